@@ -1,0 +1,23 @@
+//! Errors the executor reports to its callers (the tool and HTTP layers).
+
+/// Why an executor call was refused. Messages are written for the model or
+/// person reading them: they say what happened and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    #[error("unknown execution id: {0}")]
+    NotFound(String),
+    #[error("invalid argument `{field}`: {message}")]
+    InvalidArgument { field: &'static str, message: String },
+    #[error(
+        "server busy: {running} executions running and {queued} queued (limit {max_queued}); retry later"
+    )]
+    Busy {
+        running: usize,
+        queued: usize,
+        max_queued: usize,
+    },
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("execution state storage failed: {0}")]
+    Storage(#[from] std::io::Error),
+}

@@ -1,0 +1,114 @@
+//! The public vocabulary of the executor: requests, records, statuses and output pages.
+//!
+//! These types cross the tool layer and are persisted in the record journal, so
+//! their serde names are part of the wire format and of the on-disk format.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Lifecycle of one execution. `queued` and `running` are in flight; the rest are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+    TimedOut,
+}
+
+impl ExecutionStatus {
+    /// True once the execution can no longer change.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Queued | Self::Running)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::TimedOut => "timed_out",
+        }
+    }
+}
+
+impl std::fmt::Display for ExecutionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a caller asks to run. Limits left `None` take the server's values.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    pub code: String,
+    pub heap_memory_max_mb: Option<u32>,
+    pub execution_timeout_secs: Option<u64>,
+}
+
+/// The durable record of one execution, as `get_execution` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExecutionRecord {
+    pub execution_id: String,
+    pub status: ExecutionStatus,
+    /// The encoded value of the last expression statement (completed executions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// What went wrong (failed, cancelled and timed-out executions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When the server accepted the execution (RFC 3339, UTC).
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Milliseconds from `started_at` to `completed_at`, or to now while in flight.
+    pub duration_ms: u64,
+}
+
+/// One row of `list_executions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExecutionSummary {
+    pub execution_id: String,
+    pub status: ExecutionStatus,
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// Which slice of an execution's console output to read.
+///
+/// Offsets are **0-based** in both coordinate systems. Line mode is the default;
+/// giving `byte_offset` or `byte_limit` selects byte mode; mixing both is an error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputQuery {
+    pub line_offset: Option<u64>,
+    pub line_limit: Option<u64>,
+    pub byte_offset: Option<u64>,
+    pub byte_limit: Option<u64>,
+}
+
+/// A page of console output with its position in both lines and bytes.
+///
+/// `end_line`/`end_byte` are exclusive; `next_*_offset` equal them, so a reader
+/// continues from there. Lines are counted by `\n`: `start_line` is the number of
+/// complete lines before `start_byte`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OutputPage {
+    pub execution_id: String,
+    pub data: String,
+    pub start_line: u64,
+    pub end_line: u64,
+    pub next_line_offset: u64,
+    pub total_lines: u64,
+    pub start_byte: u64,
+    pub end_byte: u64,
+    pub next_byte_offset: u64,
+    pub total_bytes: u64,
+    pub has_more: bool,
+    pub status: ExecutionStatus,
+}

@@ -1,0 +1,19 @@
+//! mcp-v8: a V8 JavaScript/TypeScript runtime for AI agents, served over MCP.
+//!
+//! The crate is laid out in layers; data flows one way, top to bottom:
+//!
+//! - [`transport`]: stdio MCP (later HTTP/SSE/API) hands requests to
+//! - [`tools`]: one function per MCP tool, typed parameters, which call
+//! - [`executor`]: queue, limits, persistent execution records, and a pool of
+//!   worker processes (`mcp-v8 worker`), each of which drives
+//! - [`engine`]: one fresh V8 isolate per execution (deno_core), with limits,
+//!   console capture and TypeScript stripping.
+//!
+//! [`config`] holds the one typed configuration every layer is built from.
+//! See `ARCHITECTURE.md` for the map and the invariants.
+
+pub mod config;
+pub mod engine;
+pub mod executor;
+pub mod tools;
+pub mod transport;

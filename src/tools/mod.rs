@@ -1,0 +1,1 @@
+//! MCP tools: one function per tool, typed parameters, over the executor.

@@ -1,0 +1,1 @@
+//! Transports that carry MCP to the tools.
