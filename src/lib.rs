@@ -12,6 +12,7 @@
 //! [`config`] holds the one typed configuration every layer is built from.
 //! See `ARCHITECTURE.md` for the map and the invariants.
 
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod executor;

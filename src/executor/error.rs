@@ -7,7 +7,10 @@ pub enum ExecutorError {
     #[error("unknown execution id: {0}")]
     NotFound(String),
     #[error("invalid argument `{field}`: {message}")]
-    InvalidArgument { field: &'static str, message: String },
+    InvalidArgument {
+        field: &'static str,
+        message: String,
+    },
     #[error(
         "server busy: {running} executions running and {queued} queued (limit {max_queued}); retry later"
     )]

@@ -10,7 +10,8 @@ pub mod output;
 pub mod records;
 mod service;
 mod types;
+pub mod worker;
 
 pub use error::ExecutorError;
-pub use service::{Executor, ExecutorConfig};
+pub use service::{Executor, ExecutorConfig, MIN_HEAP_MB};
 pub use types::*;

@@ -1,13 +1,40 @@
 //! [`Executor`]: the handle the tool layer talks to.
+//!
+//! Submissions are validated, recorded as `queued` and put on one queue that
+//! `max_concurrent` slot tasks drain; each slot owns one worker process and runs
+//! one execution at a time on it. Every status change is written to the record
+//! journal before anyone can observe it, so what a caller was told survives a
+//! restart.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::records::Retention;
+use chrono::Utc;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::output::{OutputStore, OutputWriter};
+use super::records::{RecordStore, Retention};
+use super::worker::WorkerProcess;
+use super::worker::protocol::{FromWorker, ToWorker};
 use super::{
-    ExecutionRecord, ExecutionSummary, ExecutorError, OutputPage, OutputQuery, RunRequest,
+    ExecutionRecord, ExecutionStatus, ExecutionSummary, ExecutorError, OutputPage, OutputQuery,
+    RunRequest,
 };
+use crate::engine::{Job, Outcome};
+
+/// Per-call heap limits below this cannot even hold the runtime's own heap.
+pub const MIN_HEAP_MB: u32 = 4;
+/// How long after its deadline a worker that has not stopped is killed.
+const TIMEOUT_GRACE: Duration = Duration::from_millis(1500);
+/// How long a cancelled execution may take to stop before its worker is killed.
+const CANCEL_GRACE: Duration = Duration::from_secs(2);
+/// Pause before starting a worker again after a failed start, so a broken
+/// binary does not spin.
+const RESPAWN_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Everything the executor needs, resolved from the server configuration.
 #[derive(Debug, Clone)]
@@ -37,55 +64,466 @@ pub struct Executor {
     inner: Arc<Inner>,
 }
 
-struct Inner {}
+struct Inner {
+    config: ExecutorConfig,
+    records: RecordStore,
+    outputs: OutputStore,
+    queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    /// Queued plus running executions; bounded by `max_concurrent + max_queued`.
+    in_flight: AtomicUsize,
+    running: AtomicUsize,
+    /// Live state of executions that are not final yet.
+    active: Mutex<HashMap<String, Active>>,
+    shutting_down: AtomicBool,
+}
+
+/// What only an in-flight execution has: a way to stop it and to await it.
+struct Active {
+    cancel: CancellationToken,
+    status: watch::Sender<ExecutionStatus>,
+}
 
 impl Executor {
-    /// Opens the state directory (replaying the record journal) and starts the workers.
-    pub async fn start(_config: ExecutorConfig) -> anyhow::Result<Self> {
-        todo!()
+    /// Opens the state directory (replaying the record journal) and starts the
+    /// worker slots. Workers boot in the background; the first executions wait
+    /// for them.
+    pub async fn start(config: ExecutorConfig) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        std::fs::create_dir_all(&config.state_dir).with_context(|| {
+            format!(
+                "creating the state directory {}",
+                config.state_dir.display()
+            )
+        })?;
+        let outputs = OutputStore::open(&config.state_dir.join("output"))
+            .context("opening the output log directory")?;
+        let (records, evicted) = RecordStore::open(&config.state_dir, config.retention.clone())
+            .context("opening the execution record journal")?;
+        for execution_id in evicted {
+            outputs.remove(&execution_id);
+        }
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            records,
+            outputs,
+            queue: Mutex::new(Some(sender)),
+            in_flight: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            active: Mutex::new(HashMap::new()),
+            shutting_down: AtomicBool::new(false),
+            config,
+        });
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        for _ in 0..inner.config.max_concurrent {
+            tokio::spawn(run_slot(inner.clone(), receiver.clone()));
+        }
+        Ok(Self { inner })
     }
 
     /// Validates and queues an execution; returns its id at once.
-    pub fn submit(&self, _request: RunRequest) -> Result<String, ExecutorError> {
-        todo!()
+    pub fn submit(&self, request: RunRequest) -> Result<String, ExecutorError> {
+        let inner = &self.inner;
+        if inner.shutting_down.load(Ordering::SeqCst) {
+            return Err(ExecutorError::ShuttingDown);
+        }
+        let job_limits = inner.validate(&request)?;
+        inner.reserve_slot()?;
+        let execution_id = uuid::Uuid::new_v4().to_string();
+        let record = ExecutionRecord {
+            execution_id: execution_id.clone(),
+            status: ExecutionStatus::Queued,
+            result: None,
+            error: None,
+            started_at: Utc::now(),
+            completed_at: None,
+            duration_ms: 0,
+        };
+        if let Err(error) = inner.store(&record) {
+            inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return Err(error);
+        }
+        let (status, _) = watch::channel(ExecutionStatus::Queued);
+        lock(&inner.active).insert(
+            execution_id.clone(),
+            Active {
+                cancel: CancellationToken::new(),
+                status,
+            },
+        );
+        let job = Job {
+            execution_id: execution_id.clone(),
+            code: request.code,
+            heap_memory_max_mb: job_limits.0,
+            timeout: job_limits.1,
+        };
+        let queued = lock(&inner.queue)
+            .as_ref()
+            .is_some_and(|queue| queue.send(job).is_ok());
+        if !queued {
+            inner.finish(
+                &execution_id,
+                Outcome::Failed {
+                    error: "the server is shutting down".to_owned(),
+                },
+            );
+            return Err(ExecutorError::ShuttingDown);
+        }
+        Ok(execution_id)
     }
 
     /// Waits up to `max_wait` for the execution to reach a final status, then
     /// returns its record as it is (final or still in flight).
     pub async fn wait(
         &self,
-        _execution_id: &str,
-        _max_wait: Duration,
+        execution_id: &str,
+        max_wait: Duration,
     ) -> Result<ExecutionRecord, ExecutorError> {
-        todo!()
+        let subscription = lock(&self.inner.active)
+            .get(execution_id)
+            .map(|active| active.status.subscribe());
+        if let Some(mut status) = subscription {
+            let _ =
+                tokio::time::timeout(max_wait, status.wait_for(|status| status.is_final())).await;
+        }
+        self.get(execution_id)
     }
 
-    pub fn get(&self, _execution_id: &str) -> Result<ExecutionRecord, ExecutorError> {
-        todo!()
+    pub fn get(&self, execution_id: &str) -> Result<ExecutionRecord, ExecutorError> {
+        let mut record = self
+            .inner
+            .records
+            .get(execution_id)
+            .ok_or_else(|| ExecutorError::NotFound(execution_id.to_owned()))?;
+        if !record.status.is_final() {
+            record.duration_ms = elapsed_ms(&record);
+        }
+        Ok(record)
     }
 
     pub fn output(
         &self,
-        _execution_id: &str,
-        _query: &OutputQuery,
+        execution_id: &str,
+        query: &OutputQuery,
     ) -> Result<OutputPage, ExecutorError> {
-        todo!()
+        let record = self.get(execution_id)?;
+        self.inner
+            .outputs
+            .read_page(execution_id, record.status, query)
     }
 
     /// Cancels a queued or running execution and returns its final record.
     /// Cancelling a finished execution returns its record unchanged.
-    pub async fn cancel(&self, _execution_id: &str) -> Result<ExecutionRecord, ExecutorError> {
-        todo!()
+    pub async fn cancel(&self, execution_id: &str) -> Result<ExecutionRecord, ExecutorError> {
+        let record = self.get(execution_id)?;
+        match record.status {
+            ExecutionStatus::Queued => {
+                // The slot that dequeues it sees the token and skips it.
+                if let Some(active) = lock(&self.inner.active).get(execution_id) {
+                    active.cancel.cancel();
+                }
+                self.inner.finish(execution_id, Outcome::Cancelled);
+                self.get(execution_id)
+            }
+            ExecutionStatus::Running => {
+                if let Some(active) = lock(&self.inner.active).get(execution_id) {
+                    active.cancel.cancel();
+                }
+                self.wait(execution_id, CANCEL_GRACE * 2).await
+            }
+            _ => Ok(record),
+        }
     }
 
     /// All retained executions, oldest first.
     pub fn list(&self) -> Vec<ExecutionSummary> {
-        todo!()
+        self.inner.records.list()
     }
 
-    /// Stops accepting work and stops the workers.
+    /// Stops accepting work, cancels what is queued or running, and lets the
+    /// slots stop their workers.
     pub async fn shutdown(&self) {
-        let _ = &self.inner;
-        todo!()
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        lock(&self.inner.queue).take();
+        let in_flight: Vec<String> = lock(&self.inner.active).keys().cloned().collect();
+        for execution_id in in_flight {
+            let _ = self.cancel(&execution_id).await;
+        }
     }
+}
+
+impl Inner {
+    /// Checks a request against the server's limits; returns (heap MB, timeout).
+    fn validate(&self, request: &RunRequest) -> Result<(u32, Duration), ExecutorError> {
+        let config = &self.config;
+        if request.code.len() > config.max_code_bytes {
+            return Err(ExecutorError::InvalidArgument {
+                field: "code",
+                message: format!(
+                    "the code is {} bytes; the limit is {} bytes (limits.max_code_bytes)",
+                    request.code.len(),
+                    config.max_code_bytes
+                ),
+            });
+        }
+        let heap = request.heap_memory_max_mb.unwrap_or(config.default_heap_mb);
+        if !(MIN_HEAP_MB..=config.heap_cap_mb).contains(&heap) {
+            return Err(ExecutorError::InvalidArgument {
+                field: "heap_memory_max_mb",
+                message: format!(
+                    "{heap} is outside the allowed range {MIN_HEAP_MB}..={} MB",
+                    config.heap_cap_mb
+                ),
+            });
+        }
+        let timeout = request
+            .execution_timeout_secs
+            .unwrap_or(config.default_timeout_secs);
+        if !(1..=config.max_timeout_secs).contains(&timeout) {
+            return Err(ExecutorError::InvalidArgument {
+                field: "execution_timeout_secs",
+                message: format!(
+                    "{timeout} is outside the allowed range 1..={} seconds",
+                    config.max_timeout_secs
+                ),
+            });
+        }
+        Ok((heap, Duration::from_secs(timeout)))
+    }
+
+    /// Takes one place among the executions in flight, or answers busy.
+    fn reserve_slot(&self) -> Result<(), ExecutorError> {
+        let capacity = self.config.max_concurrent + self.config.max_queued;
+        self.in_flight
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < capacity).then_some(n + 1)
+            })
+            .map(|_| ())
+            .map_err(|in_flight| {
+                let running = self.running.load(Ordering::SeqCst);
+                ExecutorError::Busy {
+                    running,
+                    queued: in_flight.saturating_sub(running),
+                    max_queued: self.config.max_queued,
+                }
+            })
+    }
+
+    fn store(&self, record: &ExecutionRecord) -> Result<(), ExecutorError> {
+        for evicted in self.records.put(record)? {
+            self.outputs.remove(&evicted);
+        }
+        Ok(())
+    }
+
+    /// Moves a queued execution to running; false if it was cancelled meanwhile.
+    fn start(&self, execution_id: &str) -> bool {
+        let Some(mut record) = self.records.get(execution_id) else {
+            return false;
+        };
+        if record.status != ExecutionStatus::Queued {
+            return false;
+        }
+        record.status = ExecutionStatus::Running;
+        if let Err(error) = self.store(&record) {
+            tracing::error!(execution_id, "could not record the start: {error}");
+        }
+        if let Some(active) = lock(&self.active).get(execution_id) {
+            active.status.send_replace(ExecutionStatus::Running);
+        }
+        true
+    }
+
+    /// Records the final outcome once; later calls for the same id do nothing.
+    fn finish(&self, execution_id: &str, outcome: Outcome) {
+        let Some(active) = lock(&self.active).remove(execution_id) else {
+            return;
+        };
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let Some(mut record) = self.records.get(execution_id) else {
+            return;
+        };
+        let (status, result, error) = match outcome {
+            Outcome::Completed { result } => (ExecutionStatus::Completed, Some(result), None),
+            Outcome::Failed { error } => (ExecutionStatus::Failed, None, Some(error)),
+            Outcome::TimedOut { error } => (ExecutionStatus::TimedOut, None, Some(error)),
+            Outcome::Cancelled => (
+                ExecutionStatus::Cancelled,
+                None,
+                Some("cancelled by cancel_execution".to_owned()),
+            ),
+        };
+        let completed_at = Utc::now();
+        record.status = status;
+        record.result = result;
+        record.error = error;
+        record.duration_ms = (completed_at - record.started_at).num_milliseconds().max(0) as u64;
+        record.completed_at = Some(completed_at);
+        if let Err(error) = self.store(&record) {
+            tracing::error!(execution_id, "could not record the outcome: {error}");
+        }
+        active.status.send_replace(status);
+    }
+}
+
+/// One concurrency slot: takes jobs off the queue and runs them on its worker,
+/// replacing the worker whenever it dies.
+async fn run_slot(inner: Arc<Inner>, queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>>) {
+    let mut worker = spawn_worker(&inner).await;
+    loop {
+        let next = queue.lock().await.recv().await;
+        let Some(job) = next else { break };
+        let cancel = lock(&inner.active)
+            .get(&job.execution_id)
+            .map(|active| active.cancel.clone());
+        let Some(cancel) = cancel else { continue };
+        if cancel.is_cancelled() || !inner.start(&job.execution_id) {
+            continue;
+        }
+        inner.running.fetch_add(1, Ordering::SeqCst);
+        if worker.is_none() {
+            worker = spawn_worker(&inner).await;
+        }
+        let outcome = match worker.take() {
+            Some(process) => {
+                let output = inner
+                    .outputs
+                    .writer(&job.execution_id, inner.config.max_output_bytes);
+                let (outcome, survivor) = supervise(
+                    process,
+                    &job,
+                    output,
+                    &cancel,
+                    inner.config.max_output_bytes,
+                )
+                .await;
+                worker = survivor;
+                outcome
+            }
+            None => Outcome::Failed {
+                error: "no worker process could be started for this execution; see the server log"
+                    .to_owned(),
+            },
+        };
+        inner.running.fetch_sub(1, Ordering::SeqCst);
+        inner.finish(&job.execution_id, outcome);
+    }
+    if let Some(process) = worker {
+        process.kill().await;
+    }
+}
+
+async fn spawn_worker(inner: &Inner) -> Option<WorkerProcess> {
+    if inner.shutting_down.load(Ordering::SeqCst) {
+        return None;
+    }
+    match WorkerProcess::spawn(&inner.config.worker_exe).await {
+        Ok(worker) => Some(worker),
+        Err(error) => {
+            tracing::error!("could not start a worker process: {error}");
+            tokio::time::sleep(RESPAWN_BACKOFF).await;
+            None
+        }
+    }
+}
+
+/// Runs one job on `worker` and follows it to its outcome: streams its output,
+/// forwards a cancellation, and kills the worker if it dies, overruns its
+/// deadline or ignores a cancellation. Returns the worker if it is still usable.
+async fn supervise(
+    mut worker: WorkerProcess,
+    job: &Job,
+    mut output: OutputWriter,
+    cancel: &CancellationToken,
+    max_output_bytes: u64,
+) -> (Outcome, Option<WorkerProcess>) {
+    let run = ToWorker::Run {
+        job: job.clone(),
+        max_output_bytes,
+    };
+    if let Err(error) = worker.send(&run).await {
+        let status = worker.kill().await;
+        return (
+            Outcome::Failed {
+                error: format!(
+                    "could not hand the execution to its worker process ({error}; {}); \
+                     the worker has been replaced, retry the execution",
+                    super::worker::describe_exit(status)
+                ),
+            },
+            None,
+        );
+    }
+    let deadline = tokio::time::sleep(job.timeout + TIMEOUT_GRACE);
+    tokio::pin!(deadline);
+    let mut cancel_deadline = None;
+    loop {
+        let grace_at = cancel_deadline;
+        let cancel_grace = async move {
+            match grace_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            message = worker.receive() => match message {
+                Ok(Some(FromWorker::Output { text, .. })) => {
+                    if let Err(error) = output.append_line(&text) {
+                        tracing::error!(execution_id = %job.execution_id, "could not write output: {error}");
+                    }
+                }
+                Ok(Some(FromWorker::Done(outcome))) => return (outcome, Some(worker)),
+                Ok(Some(FromWorker::Ready)) => {}
+                Ok(None) | Err(_) => {
+                    let status = worker.exit_status().await;
+                    return (crashed(status), None);
+                }
+            },
+            _ = cancel.cancelled(), if cancel_deadline.is_none() => {
+                let message = ToWorker::Cancel { execution_id: job.execution_id.clone() };
+                if worker.send(&message).await.is_err() {
+                    worker.kill().await;
+                    return (Outcome::Cancelled, None);
+                }
+                cancel_deadline = Some(tokio::time::Instant::now() + CANCEL_GRACE);
+            }
+            _ = cancel_grace => {
+                worker.kill().await;
+                return (Outcome::Cancelled, None);
+            }
+            _ = &mut deadline => {
+                worker.kill().await;
+                return (
+                    Outcome::TimedOut {
+                        error: format!(
+                            "execution timed out after {} s (execution_timeout_secs); \
+                             its worker did not stop and was replaced",
+                            job.timeout.as_secs()
+                        ),
+                    },
+                    None,
+                );
+            }
+        }
+    }
+}
+
+fn crashed(status: Option<std::process::ExitStatus>) -> Outcome {
+    Outcome::Failed {
+        error: format!(
+            "the worker process running this execution died ({}); the execution was lost \
+             and the worker has been replaced. A V8 fatal error (e.g. memory that could not \
+             be reclaimed) or an external kill causes this",
+            super::worker::describe_exit(status)
+        ),
+    }
+}
+
+fn elapsed_ms(record: &ExecutionRecord) -> u64 {
+    (Utc::now() - record.started_at).num_milliseconds().max(0) as u64
+}
+
+/// A poisoned lock only means a panic elsewhere mid-update of plain maps; the
+/// data is still consistent enough to serve.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

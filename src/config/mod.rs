@@ -1,0 +1,463 @@
+//! The one typed configuration every layer is built from.
+//!
+//! The same settings arrive three ways: a TOML file (`--config FILE`), `MCP_V8_*`
+//! environment variables and command-line flags (see [`crate::cli`]). Precedence
+//! is CLI > env > file > the defaults below. Keeping a single [`Config`] type
+//! means the file format, the JSON Schema (`mcp-v8 config schema`) and the
+//! commented default file (`mcp-v8 config default`) can never drift apart: all
+//! three are derived from these structs and their doc comments.
+//!
+//! Every section is `deny_unknown_fields`, so a typo fails at startup with the
+//! key and its line:column instead of being silently ignored.
+
+mod error;
+mod file;
+mod flags;
+mod render;
+mod validate;
+
+use std::ffi::OsString;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use error::{ConfigError, ParseError, Position};
+pub use file::{check_file, load_file, parse_toml};
+pub use flags::{FLAGS, env_var_for, flag_for};
+pub use render::{default_toml, json_schema};
+
+/// Upper bound for `limits.max_concurrent_executions`; also caps the CPU-count default
+/// so that the defaults stay valid on very large machines.
+pub const MAX_CONCURRENT_EXECUTIONS: usize = 256;
+
+/// The complete mcp-v8 configuration.
+///
+/// Every key can also be given as a command-line flag or an `MCP_V8_*`
+/// environment variable; precedence is CLI > env > file > defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+#[schemars(title = "mcp-v8 configuration")]
+pub struct Config {
+    /// Process-wide settings: where state lives and how much is logged.
+    pub server: ServerConfig,
+    /// How MCP clients reach the server. With no port set, MCP is spoken over
+    /// stdin/stdout, which is what local MCP clients expect.
+    pub transport: TransportConfig,
+    /// Resource limits that protect the host from the code it runs.
+    /// Executions may ask for their own heap and timeout; these keys set the
+    /// defaults and the ceilings.
+    pub limits: LimitsConfig,
+    /// How long finished execution records are kept.
+    pub executions: ExecutionsConfig,
+    /// Where heap snapshots are persisted.
+    pub storage: StorageConfig,
+    /// Persistent session bookkeeping.
+    pub sessions: SessionsConfig,
+    /// WebAssembly modules made available to JavaScript.
+    pub wasm: WasmConfig,
+    /// Resolution of npm:, jsr: and URL imports.
+    pub modules: ModulesConfig,
+    /// Authorization policies (Open Policy Agent).
+    pub policy: PolicyConfig,
+    /// Outbound `fetch()` from JavaScript.
+    pub fetch: FetchConfig,
+    /// Running several servers as one replicated cluster.
+    pub cluster: ClusterConfig,
+    /// Exporting traces and metrics.
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[server]`: process-wide settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Directory for execution records and output logs. When unset it is
+    /// resolved at startup: $STATE_DIRECTORY (set by systemd), else
+    /// $XDG_STATE_HOME/mcp-v8, else $HOME/.local/state/mcp-v8, else
+    /// /var/lib/mcp-v8.
+    #[schemars(example = "/var/lib/mcp-v8")]
+    pub state_dir: Option<PathBuf>,
+    /// Log filter, in tracing's EnvFilter syntax (for example
+    /// "info,mcp_v8::executor=debug"). Logs go to stderr so that stdout stays
+    /// free for MCP over stdio.
+    pub log_level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            state_dir: None,
+            log_level: "info".to_owned(),
+        }
+    }
+}
+
+/// `[transport]`: how MCP clients reach the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransportConfig {
+    /// Serve MCP over streamable HTTP on this port instead of stdio.
+    #[schemars(example = 8080)]
+    pub http_port: Option<u16>,
+    /// Serve MCP over the legacy SSE transport on this port instead of stdio.
+    /// Cannot be combined with http_port.
+    #[schemars(example = 8081)]
+    pub sse_port: Option<u16>,
+    /// Address the HTTP/SSE listener binds to. The default only accepts local
+    /// connections; use 0.0.0.0 to listen on every interface.
+    pub bind: String,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            http_port: None,
+            sse_port: None,
+            bind: "127.0.0.1".to_owned(),
+        }
+    }
+}
+
+/// `[limits]`: resource limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// V8 heap limit, in MiB, for an execution that does not ask for one.
+    /// Must not exceed heap_memory_cap_mb.
+    pub heap_memory_max_mb: u32,
+    /// The largest heap, in MiB, any single execution may ask for (4..=4096).
+    /// Bounds the memory one caller can take from the host.
+    pub heap_memory_cap_mb: u32,
+    /// Wall-clock limit, in seconds, for an execution that does not set its
+    /// own; when it passes, the execution is stopped and recorded as timed
+    /// out (1..=300).
+    pub execution_timeout_secs: u64,
+    /// Executions that run at the same time, one worker process each
+    /// (1..=256). Defaults to the number of CPUs.
+    pub max_concurrent_executions: usize,
+    /// Executions that may wait for a free worker before new ones are refused
+    /// as busy. 0 disables the queue.
+    pub max_queued_executions: usize,
+    /// Console output kept per execution, in bytes; output beyond this is
+    /// dropped and the record says so (at least 1024).
+    pub max_output_bytes: u64,
+    /// Largest accepted source code, in bytes (at least 1024).
+    pub max_code_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            heap_memory_max_mb: 8,
+            heap_memory_cap_mb: 64,
+            execution_timeout_secs: 30,
+            max_concurrent_executions: default_concurrency(),
+            max_queued_executions: 1000,
+            max_output_bytes: 16 * 1024 * 1024,
+            max_code_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// One worker per CPU keeps V8 busy without oversubscribing the host.
+fn default_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, NonZeroUsize::get)
+        .min(MAX_CONCURRENT_EXECUTIONS)
+}
+
+/// `[executions]`: retention of finished execution records and their output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutionsConfig {
+    /// Keep at most this many execution records; the oldest finished ones are
+    /// deleted first (at least 1).
+    pub retain_count: usize,
+    /// Also delete finished records older than this many seconds. Unset keeps
+    /// records regardless of age.
+    #[schemars(example = 604800)]
+    pub retain_max_age_secs: Option<u64>,
+}
+
+impl Default for ExecutionsConfig {
+    fn default() -> Self {
+        Self {
+            retain_count: 10_000,
+            retain_max_age_secs: None,
+        }
+    }
+}
+
+/// `[storage]`: where heap snapshots are persisted (a directory or S3).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Never persist heap snapshots; every execution starts from a fresh heap.
+    /// Cannot be combined with directory_path, s3_bucket or cache_dir.
+    pub stateless: bool,
+    /// Persist heap snapshots as files in this directory.
+    #[schemars(example = "/var/lib/mcp-v8/heaps")]
+    pub directory_path: Option<PathBuf>,
+    /// Persist heap snapshots in this S3 bucket.
+    #[schemars(example = "mcp-v8-heaps")]
+    pub s3_bucket: Option<String>,
+    /// Key prefix for objects in s3_bucket.
+    #[schemars(example = "heaps/")]
+    pub s3_prefix: Option<String>,
+    /// AWS region of s3_bucket; unset uses the AWS SDK's usual lookup.
+    #[schemars(example = "us-east-1")]
+    pub s3_region: Option<String>,
+    /// Custom S3 endpoint, for S3-compatible stores such as MinIO.
+    #[schemars(example = "http://127.0.0.1:9000")]
+    pub s3_endpoint: Option<String>,
+    /// Address the bucket as endpoint/bucket rather than bucket.endpoint,
+    /// which most S3-compatible stores require.
+    pub s3_force_path_style: bool,
+    /// Local directory caching snapshots fetched from s3_bucket, to avoid a
+    /// round trip per execution. Requires s3_bucket.
+    #[schemars(example = "/var/cache/mcp-v8")]
+    pub cache_dir: Option<PathBuf>,
+    /// Size bound of cache_dir, in MiB; unset leaves it unbounded.
+    #[schemars(example = 1024)]
+    pub cache_max_mb: Option<u64>,
+}
+
+/// `[sessions]`: persistent session bookkeeping.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsConfig {
+    /// Database file recording sessions and the heap snapshots they produced.
+    #[schemars(example = "/var/lib/mcp-v8/sessions.db")]
+    pub db_path: Option<PathBuf>,
+}
+
+/// `[wasm]`: WebAssembly modules made available to JavaScript.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct WasmConfig {
+    /// Modules to preload, each exposed to JavaScript under its name.
+    #[schemars(example = serde_json::json!([{ "name": "math", "path": "/opt/mcp-v8/math.wasm" }]))]
+    pub modules: Vec<WasmModule>,
+    /// File listing further modules to preload, for lists too long to keep
+    /// inline.
+    #[schemars(example = "/etc/mcp-v8/wasm.json")]
+    pub config: Option<PathBuf>,
+}
+
+/// One preloaded WebAssembly module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WasmModule {
+    /// Name JavaScript uses to reach the module.
+    pub name: String,
+    /// The .wasm file.
+    pub path: PathBuf,
+}
+
+/// `[modules]`: resolution of npm:, jsr: and URL imports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModulesConfig {
+    /// Allow code to import modules over the network (npm:, jsr:, https:).
+    /// Off by default because it lets executed code pull in arbitrary code.
+    pub allow_remote_imports: bool,
+    /// npm registry used for npm: imports; unset uses the public registry.
+    #[schemars(example = "https://registry.npmjs.org/")]
+    pub npm_registry: Option<String>,
+    /// JSR registry used for jsr: imports; unset uses the public registry.
+    #[schemars(example = "https://jsr.io/")]
+    pub jsr_registry: Option<String>,
+}
+
+/// `[policy]`: authorization through Open Policy Agent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Base URL of the OPA server consulted for policy decisions.
+    #[schemars(example = "http://127.0.0.1:8181")]
+    pub opa_url: Option<String>,
+    /// OPA policy path that decides whether a fetch() may proceed.
+    #[schemars(example = "mcp/fetch")]
+    pub opa_fetch_policy: Option<String>,
+    /// JSON file of policies evaluated locally, without an OPA server.
+    #[schemars(example = "/etc/mcp-v8/policies.json")]
+    pub policies_json: Option<PathBuf>,
+}
+
+/// `[fetch]`: outbound fetch() from JavaScript.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Headers injected into matching requests, so secrets stay out of the
+    /// executed code. Each entry reads "host=HOST,header=NAME,value=VALUE".
+    #[schemars(example = serde_json::json!(["host=api.example.com,header=Authorization,value=Bearer TOKEN"]))]
+    pub headers: Vec<String>,
+    /// File of header injection rules, for rules too many or too secret to
+    /// keep inline.
+    #[schemars(example = "/etc/mcp-v8/fetch-headers.json")]
+    pub header_config: Option<PathBuf>,
+}
+
+/// `[cluster]`: several servers replicating state with Raft.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Port for cluster traffic between nodes; setting it enables clustering.
+    #[schemars(example = 4000)]
+    pub port: Option<u16>,
+    /// This node's unique, stable identifier within the cluster.
+    #[schemars(example = "node-1")]
+    pub node_id: Option<String>,
+    /// Cluster addresses of the other nodes.
+    #[schemars(example = serde_json::json!(["10.0.0.2:4000", "10.0.0.3:4000"]))]
+    pub peers: Vec<String>,
+    /// Cluster address of an existing node to join at startup.
+    #[schemars(example = "10.0.0.2:4000")]
+    pub join: Option<String>,
+    /// Address other nodes should use to reach this one, when it differs from
+    /// the bind address (NAT, containers).
+    #[schemars(example = "10.0.0.1:4000")]
+    pub advertise_addr: Option<String>,
+    /// Leader heartbeat period, in ms. Must be below election_timeout_min_ms
+    /// so that a healthy leader is never voted out.
+    pub heartbeat_interval_ms: u64,
+    /// Lower bound of the randomized election timeout, in ms.
+    pub election_timeout_min_ms: u64,
+    /// Upper bound of the randomized election timeout, in ms.
+    pub election_timeout_max_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            port: None,
+            node_id: None,
+            peers: Vec::new(),
+            join: None,
+            advertise_addr: None,
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+        }
+    }
+}
+
+/// `[telemetry]`: OpenTelemetry export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// OTLP endpoint receiving traces and metrics; unset disables export.
+    #[schemars(example = "http://127.0.0.1:4317")]
+    pub otlp_endpoint: Option<String>,
+    /// service.name reported with exported telemetry.
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "mcp-v8".to_owned(),
+        }
+    }
+}
+
+impl Config {
+    /// The state directory: `server.state_dir` if set, else the platform
+    /// default (see [`resolve_state_dir`]).
+    pub fn state_dir(&self) -> PathBuf {
+        resolve_state_dir(self.server.state_dir.as_deref(), |name| {
+            std::env::var_os(name)
+        })
+    }
+}
+
+/// Resolves the state directory from the configured value and the environment.
+///
+/// The order follows the conventions a service is started under: systemd's
+/// `StateDirectory=` (which may list several, colon-separated; the first is
+/// ours), then the XDG base directory spec, then the system-wide default.
+/// Empty variables count as unset, as the XDG spec requires. `env` is a
+/// parameter so that tests need not mutate the process environment.
+pub fn resolve_state_dir(
+    configured: Option<&Path>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> PathBuf {
+    let var = |name: &str| env(name).filter(|value| !value.is_empty());
+    if let Some(dir) = configured {
+        return dir.to_path_buf();
+    }
+    if let Some(dirs) = var("STATE_DIRECTORY") {
+        let dirs = dirs.to_string_lossy().into_owned();
+        if let Some(first) = dirs.split(':').find(|dir| !dir.is_empty()) {
+            return PathBuf::from(first);
+        }
+    }
+    if let Some(xdg) = var("XDG_STATE_HOME") {
+        return PathBuf::from(xdg).join("mcp-v8");
+    }
+    if let Some(home) = var("HOME") {
+        return PathBuf::from(home).join(".local/state/mcp-v8");
+    }
+    PathBuf::from("/var/lib/mcp-v8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<OsString> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| OsString::from(value))
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = Config::default();
+        if let Err(err) = config.validate() {
+            panic!("defaults must be valid: {err}");
+        }
+        assert!(config.unsupported_features().is_empty());
+        assert_eq!(config.limits.heap_memory_max_mb, 8);
+        assert_eq!(config.limits.max_output_bytes, 16_777_216);
+        assert_eq!(config.limits.max_code_bytes, 1_048_576);
+        assert!(config.limits.max_concurrent_executions >= 1);
+    }
+
+    #[test]
+    fn configured_state_dir_wins() {
+        let dir = resolve_state_dir(
+            Some(Path::new("/srv/state")),
+            env_of(&[("STATE_DIRECTORY", "/x")]),
+        );
+        assert_eq!(dir, PathBuf::from("/srv/state"));
+    }
+
+    #[test]
+    fn systemd_state_directory_takes_first_entry() {
+        let dir = resolve_state_dir(
+            None,
+            env_of(&[
+                ("STATE_DIRECTORY", "/var/lib/a:/var/lib/b"),
+                ("XDG_STATE_HOME", "/xdg"),
+            ]),
+        );
+        assert_eq!(dir, PathBuf::from("/var/lib/a"));
+    }
+
+    #[test]
+    fn xdg_then_home_then_system_default() {
+        let xdg = resolve_state_dir(None, env_of(&[("XDG_STATE_HOME", "/xdg"), ("HOME", "/h")]));
+        assert_eq!(xdg, PathBuf::from("/xdg/mcp-v8"));
+        let home = resolve_state_dir(None, env_of(&[("XDG_STATE_HOME", ""), ("HOME", "/h")]));
+        assert_eq!(home, PathBuf::from("/h/.local/state/mcp-v8"));
+        let system = resolve_state_dir(None, env_of(&[]));
+        assert_eq!(system, PathBuf::from("/var/lib/mcp-v8"));
+    }
+}

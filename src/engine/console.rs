@@ -1,0 +1,40 @@
+//! Console capture: the one op the bootstrap JS calls for every console line.
+//!
+//! The JS side (`js/bootstrap.js`) does all formatting; Rust only receives the
+//! finished line and its level and hands it to the execution's sink, which the
+//! worker streams to the parent while the code is still running.
+
+use deno_core::{OpState, op2};
+use serde::{Deserialize, Serialize};
+
+/// Severity of a console line, as `console.debug/log/warn/error` chose it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsoleLevel {
+    Debug,
+    Log,
+    Warn,
+    Error,
+}
+
+impl ConsoleLevel {
+    fn from_code(code: u32) -> Self {
+        match code {
+            0 => Self::Debug,
+            2 => Self::Warn,
+            3 => Self::Error,
+            _ => Self::Log,
+        }
+    }
+}
+
+/// Where one execution's console lines go. Put into the `OpState` per execution.
+pub struct ConsoleSink(pub Box<dyn FnMut(ConsoleLevel, &str)>);
+
+#[op2(fast)]
+pub fn op_mcp_console(state: &mut OpState, #[smi] level: u32, #[string] text: &str) {
+    if let Some(sink) = state.try_borrow_mut::<ConsoleSink>() {
+        (sink.0)(ConsoleLevel::from_code(level), text);
+    }
+}
+
+deno_core::extension!(mcp_v8_runtime, ops = [op_mcp_console]);

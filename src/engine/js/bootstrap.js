@@ -1,0 +1,1279 @@
+// mcp-v8 bootstrap: evaluated once into the startup snapshot.
+//
+// Installs what agent code expects from a JS runtime (console, timers, atob,
+// btoa) and the result encoder the Rust side calls after an execution. Runs
+// as a classic script at snapshot time, so everything happens synchronously
+// at top level and no timer may be left pending.
+(function () {
+  "use strict";
+
+  // --- Capture deno_core ---------------------------------------------------
+  // User code must not reach the ops, so everything below uses these locals.
+  //
+  // `globalThis.Deno` itself cannot be deleted here: deno_core reads
+  // `Deno.core` from the global every time it creates a runtime from the
+  // snapshot (and panics if it is missing). It is removed per runtime by the
+  // lockdown hook at the end of this file instead. `__bootstrap` is not
+  // needed after this point.
+  const core = globalThis.Deno.core;
+  const opConsole = core.ops.op_mcp_console;
+  const coreCreateTimer = core.createTimer;
+  const coreCancelTimer = core.cancelTimer;
+  // V8 introspection, for Node-accurate output; optional so that the file
+  // also runs under a test harness without them.
+  const coreIsPromise = typeof core.isPromise === "function" ? core.isPromise : undefined;
+  const coreGetPromiseDetails = typeof core.getPromiseDetails === "function" ? core.getPromiseDetails : undefined;
+  const coreGetProxyDetails = typeof core.getProxyDetails === "function" ? core.getProxyDetails : undefined;
+  delete globalThis.__bootstrap;
+
+  // --- Captured intrinsics ------------------------------------------------
+  // User code may replace prototype methods later. The inspector and the
+  // encoder run after it, so they use these captured copies instead.
+  const ReflectApply = Reflect.apply;
+  const uncurryThis = (fn) => (self, ...args) => ReflectApply(fn, self, args);
+
+  const ObjectDefineProperty = Object.defineProperty;
+  const ObjectGetOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+  const ObjectGetPrototypeOf = Object.getPrototypeOf;
+  const ObjectIs = Object.is;
+  const ObjectKeys = Object.keys;
+  const ReflectOwnKeys = Reflect.ownKeys;
+  const ObjectPrototypeHasOwnProperty = uncurryThis(Object.prototype.hasOwnProperty);
+  const ArrayIsArray = Array.isArray;
+  const JSONStringify = JSON.stringify;
+  const MathFloor = Math.floor;
+  const MathCeil = Math.ceil;
+  const MathMax = Math.max;
+  const MathMin = Math.min;
+  const MathRound = Math.round;
+  const MathSqrt = Math.sqrt;
+  const NumberParseInt = Number.parseInt;
+  const NumberParseFloat = Number.parseFloat;
+  const DateNow = Date.now;
+  const SymbolFor = Symbol.for;
+  const SymbolToStringTag = Symbol.toStringTag;
+  const ErrorCaptureStackTrace = Error.captureStackTrace;
+  const ErrorIsError = Error.isError;
+  const StringFromCharCode = String.fromCharCode;
+
+  const StringPrototypeCharCodeAt = uncurryThis(String.prototype.charCodeAt);
+  const StringPrototypeIndexOf = uncurryThis(String.prototype.indexOf);
+  const StringPrototypeSlice = uncurryThis(String.prototype.slice);
+  const StringPrototypeRepeat = uncurryThis(String.prototype.repeat);
+  const StringPrototypeToUpperCase = uncurryThis(String.prototype.toUpperCase);
+  const NumberPrototypeToString = uncurryThis(Number.prototype.toString);
+  const NumberPrototypeToFixed = uncurryThis(Number.prototype.toFixed);
+  const RegExpPrototypeExec = uncurryThis(RegExp.prototype.exec);
+  const RegExpPrototypeToString = uncurryThis(RegExp.prototype.toString);
+  const FunctionPrototypeToString = uncurryThis(Function.prototype.toString);
+  const SymbolPrototypeToString = uncurryThis(Symbol.prototype.toString);
+  const ErrorPrototypeToString = uncurryThis(Error.prototype.toString);
+  const DatePrototypeGetTime = uncurryThis(Date.prototype.getTime);
+  const DatePrototypeToISOString = uncurryThis(Date.prototype.toISOString);
+
+  const MapPrototypeGet = uncurryThis(Map.prototype.get);
+  const MapPrototypeSet = uncurryThis(Map.prototype.set);
+  const MapPrototypeHas = uncurryThis(Map.prototype.has);
+  const MapPrototypeDelete = uncurryThis(Map.prototype.delete);
+  const MapPrototypeEntries = uncurryThis(Map.prototype.entries);
+  const MapIteratorNext = uncurryThis(ObjectGetPrototypeOf(new Map().entries()).next);
+  const SetPrototypeValues = uncurryThis(Set.prototype.values);
+  const SetIteratorNext = uncurryThis(ObjectGetPrototypeOf(new Set().values()).next);
+
+  // Getters that double as brand checks: they throw for the wrong receiver.
+  const getter = (proto, name) => uncurryThis(ObjectGetOwnPropertyDescriptor(proto, name).get);
+  const MapPrototypeGetSize = getter(Map.prototype, "size");
+  const SetPrototypeGetSize = getter(Set.prototype, "size");
+  const ArrayBufferPrototypeGetByteLength = getter(ArrayBuffer.prototype, "byteLength");
+  const DataViewPrototypeGetByteLength = getter(DataView.prototype, "byteLength");
+  const DataViewPrototypeGetByteOffset = getter(DataView.prototype, "byteOffset");
+  const DataViewPrototypeGetBuffer = getter(DataView.prototype, "buffer");
+  const RegExpPrototypeGetSource = getter(RegExp.prototype, "source");
+  const TypedArrayPrototype = ObjectGetPrototypeOf(Uint8Array.prototype);
+  const TypedArrayPrototypeGetTag = getter(TypedArrayPrototype, SymbolToStringTag);
+  const TypedArrayPrototypeGetLength = getter(TypedArrayPrototype, "length");
+  const WeakMapPrototypeHas = uncurryThis(WeakMap.prototype.has);
+  const WeakSetPrototypeHas = uncurryThis(WeakSet.prototype.has);
+
+  const PromisePrototype = Promise.prototype;
+  const ErrorPrototype = Error.prototype;
+  const RegExpPrototype = RegExp.prototype;
+  const AsyncFunctionPrototype = ObjectGetPrototypeOf(async function () {});
+  const GeneratorFunctionPrototype = ObjectGetPrototypeOf(function* () {});
+  const AsyncGeneratorFunctionPrototype = ObjectGetPrototypeOf(async function* () {});
+
+  // Boxed primitives: `valueOf` of each wrapper type is its brand check.
+  const boxedTypes = [
+    ["Number", uncurryThis(Number.prototype.valueOf)],
+    ["String", uncurryThis(String.prototype.valueOf)],
+    ["Boolean", uncurryThis(Boolean.prototype.valueOf)],
+    ["BigInt", uncurryThis(BigInt.prototype.valueOf)],
+    ["Symbol", uncurryThis(Symbol.prototype.valueOf)],
+  ];
+
+  // Prototypes whose toString is "not interesting" for `%s` (Node inspects
+  // such objects instead of calling String() on them).
+  const builtinToStringHolders = [
+    Object.prototype, Array.prototype, Error.prototype, Function.prototype,
+    Date.prototype, RegExp.prototype, Number.prototype, String.prototype,
+    Boolean.prototype, Symbol.prototype, BigInt.prototype, TypedArrayPrototype,
+  ];
+
+  // --- Small helpers on our own arrays and strings ----------------------
+  function push(array, item) {
+    array[array.length] = item;
+  }
+
+  function join(array, separator) {
+    let result = "";
+    for (let i = 0; i < array.length; i++) {
+      result += i === 0 ? array[i] : separator + array[i];
+    }
+    return result;
+  }
+
+  function includes(array, item) {
+    for (let i = 0; i < array.length; i++) {
+      if (array[i] === item) return true;
+    }
+    return false;
+  }
+
+  function contains(text, part) {
+    return StringPrototypeIndexOf(text, part) !== -1;
+  }
+
+  function startsWith(text, prefix) {
+    return StringPrototypeSlice(text, 0, prefix.length) === prefix;
+  }
+
+  function endsWith(text, suffix) {
+    return suffix.length <= text.length &&
+      StringPrototypeSlice(text, text.length - suffix.length) === suffix;
+  }
+
+  function spaces(count) {
+    return StringPrototypeRepeat(" ", count);
+  }
+
+  function padStart(text, width) {
+    return text.length >= width ? text : spaces(width - text.length) + text;
+  }
+
+  function padEnd(text, width) {
+    return text.length >= width ? text : text + spaces(width - text.length);
+  }
+
+  // Prefixes every line after the first with `indentation`.
+  function indentLines(text, indentation) {
+    let result = "";
+    let start = 0;
+    let newline = StringPrototypeIndexOf(text, "\n");
+    while (newline !== -1) {
+      result += StringPrototypeSlice(text, start, newline + 1) + indentation;
+      start = newline + 1;
+      newline = StringPrototypeIndexOf(text, "\n", start);
+    }
+    return result + StringPrototypeSlice(text, start);
+  }
+
+  function plural(count, noun) {
+    return `${count} ${noun}${count === 1 ? "" : "s"}`;
+  }
+
+  // A message for an exception we caught, without trusting the thrown value.
+  function describeThrown(error) {
+    try {
+      if (error !== null && typeof error === "object" && typeof error.message === "string") {
+        return error.message;
+      }
+      return String(error);
+    } catch {
+      return "unknown error";
+    }
+  }
+
+  // --- inspect: primitives ------------------------------------------------
+  const kMaxArrayItems = 100;
+  const kMaxStringLength = 10000;
+  const kBreakLength = 80;
+  const kCompact = 3;
+  const kDefaultDepth = 2;
+  const kHoleScanLimit = 10000;
+  const kExtraKeysLengthLimit = 10000;
+  const identifierPattern = /^[a-zA-Z_][a-zA-Z_0-9]*$/;
+  const arrayIndexPattern = /^(?:0|[1-9][0-9]*)$/;
+
+  const escapes = {
+    __proto__: null, 8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r", 92: "\\\\",
+  };
+
+  // Node's quote choice: single quotes, unless the text contains them.
+  function pickQuote(text) {
+    if (!contains(text, "'")) return "'";
+    if (!contains(text, '"')) return '"';
+    if (!contains(text, "`") && !contains(text, "${")) return "`";
+    return "'";
+  }
+
+  function escapeChar(code, quoteCode) {
+    if (code === quoteCode) return "\\" + StringFromCharCode(code);
+    if (escapes[code] !== undefined) return escapes[code];
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) {
+      const hex = StringPrototypeToUpperCase(NumberPrototypeToString(code, 16));
+      return hex.length < 2 ? `\\x0${hex}` : `\\x${hex}`;
+    }
+    return undefined;
+  }
+
+  function quoteString(text) {
+    let trailer = "";
+    if (text.length > kMaxStringLength) {
+      trailer = `... ${plural(text.length - kMaxStringLength, "more character")}`;
+      text = StringPrototypeSlice(text, 0, kMaxStringLength);
+    }
+    const quote = pickQuote(text);
+    const quoteCode = StringPrototypeCharCodeAt(quote, 0);
+    let result = "";
+    let start = 0;
+    for (let i = 0; i < text.length; i++) {
+      const escaped = escapeChar(StringPrototypeCharCodeAt(text, i), quoteCode);
+      if (escaped !== undefined) {
+        result += StringPrototypeSlice(text, start, i) + escaped;
+        start = i + 1;
+      }
+    }
+    result += StringPrototypeSlice(text, start);
+    return quote + result + quote + trailer;
+  }
+
+  function formatNumber(value) {
+    return ObjectIs(value, -0) ? "-0" : `${value}`;
+  }
+
+  function formatPrimitive(value) {
+    switch (typeof value) {
+      case "string": return quoteString(value);
+      case "number": return formatNumber(value);
+      case "bigint": return `${value}n`;
+      case "boolean": return value ? "true" : "false";
+      case "symbol": return SymbolPrototypeToString(value);
+      default: return "undefined";
+    }
+  }
+
+  // A property key as Node prints it in `{ key: value }`.
+  function formatKey(key, enumerable) {
+    if (typeof key === "symbol") return `[${SymbolPrototypeToString(key)}]`;
+    if (!enumerable) return `[${key}]`;
+    if (RegExpPrototypeExec(identifierPattern, key) !== null) return key;
+    return quoteString(key);
+  }
+
+  // --- inspect: object classification -----------------------------------
+  // Reads only data properties along the prototype chain, so no user getter
+  // runs while we look for a name.
+  function ownDataValue(object, key) {
+    const desc = ObjectGetOwnPropertyDescriptor(object, key);
+    return desc !== undefined && ObjectPrototypeHasOwnProperty(desc, "value") ? desc.value : undefined;
+  }
+
+  function ownStringValue(object, key) {
+    const value = ownDataValue(object, key);
+    return typeof value === "string" ? value : "";
+  }
+
+  // The name of the nearest constructor, starting above the object itself
+  // (so `Foo.prototype` prints as a plain object). null = null prototype.
+  function getConstructorName(object) {
+    let proto = ObjectGetPrototypeOf(object);
+    while (proto !== null) {
+      const ctor = ownDataValue(proto, "constructor");
+      if (typeof ctor === "function") {
+        const name = ownStringValue(ctor, "name");
+        if (name !== "") return name;
+      }
+      proto = ObjectGetPrototypeOf(proto);
+    }
+    return null;
+  }
+
+  function getToStringTag(ctx, object, constructor) {
+    let holder = object;
+    while (holder !== null) {
+      const desc = ObjectGetOwnPropertyDescriptor(holder, SymbolToStringTag);
+      if (desc !== undefined) {
+        // An own enumerable tag is printed as a key anyway.
+        if (holder === object && (desc.enumerable || ctx.showHidden)) return "";
+        const tag = desc.value;
+        return typeof tag === "string" && tag !== constructor ? tag : "";
+      }
+      holder = ObjectGetPrototypeOf(holder);
+    }
+    return "";
+  }
+
+  // "Foo ", "Map(2) ", "Object [Math] ", "[Object: null prototype] ".
+  function getPrefix(constructor, tag, fallback, size) {
+    if (constructor === null) {
+      const tagPart = tag !== "" && tag !== fallback ? ` [${tag}]` : "";
+      return `[${fallback}${size}: null prototype]${tagPart} `;
+    }
+    const tagPart = tag !== "" && tag !== constructor ? ` [${tag}]` : "";
+    return `${constructor}${size}${tagPart} `;
+  }
+
+  function passes(brandCheck, value) {
+    try {
+      brandCheck(value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  function typedArrayName(value) {
+    return TypedArrayPrototypeGetTag(value);
+  }
+
+  // instanceof without Symbol.hasInstance, which user code could override.
+  function inheritsFrom(value, proto) {
+    let current = ObjectGetPrototypeOf(value);
+    while (current !== null) {
+      if (current === proto) return true;
+      current = ObjectGetPrototypeOf(current);
+    }
+    return false;
+  }
+
+  function isError(value) {
+    if (typeof ErrorIsError === "function") return ErrorIsError(value);
+    return inheritsFrom(value, ErrorPrototype);
+  }
+
+  function isPromise(value) {
+    if (coreIsPromise !== undefined) return coreIsPromise(value);
+    return inheritsFrom(value, PromisePrototype);
+  }
+
+  function isArrayIndexKey(key) {
+    return typeof key === "string" && RegExpPrototypeExec(arrayIndexPattern, key) !== null &&
+      +key < 4294967295;
+  }
+
+  // Own keys to show as `key: value`. Hidden (non-enumerable) keys only with
+  // showHidden, as `[key]`.
+  function getDisplayKeys(ctx, value, skipIndices) {
+    const all = ReflectOwnKeys(value);
+    const keys = [];
+    for (let i = 0; i < all.length; i++) {
+      const key = all[i];
+      if (skipIndices && isArrayIndexKey(key)) continue;
+      if (!ctx.showHidden) {
+        const desc = ObjectGetOwnPropertyDescriptor(value, key);
+        if (desc === undefined || !desc.enumerable) continue;
+      }
+      push(keys, key);
+    }
+    return keys;
+  }
+
+  function getFunctionBase(fn) {
+    let source = "";
+    try {
+      source = FunctionPrototypeToString(fn);
+    } catch {
+      // Not all callables have source (e.g. revoked proxies).
+    }
+    const name = ownStringValue(fn, "name");
+    if (startsWith(source, "class") && endsWith(source, "}")) {
+      let base = `class ${name || "(anonymous)"}`;
+      const parent = ObjectGetPrototypeOf(fn);
+      const superName = parent === null ? "" : ownStringValue(parent, "name");
+      if (superName !== "") base += ` extends ${superName}`;
+      return `[${base}]`;
+    }
+    const proto = ObjectGetPrototypeOf(fn);
+    let type = "Function";
+    if (proto === AsyncFunctionPrototype) type = "AsyncFunction";
+    else if (proto === GeneratorFunctionPrototype) type = "GeneratorFunction";
+    else if (proto === AsyncGeneratorFunctionPrototype) type = "AsyncGeneratorFunction";
+    return name === "" ? `[${type} (anonymous)]` : `[${type}: ${name}]`;
+  }
+
+  function getErrorBase(ctx, error) {
+    let stack;
+    try {
+      stack = error.stack;
+    } catch {
+      stack = undefined;
+    }
+    if (typeof stack !== "string" || stack === "") {
+      try {
+        stack = ErrorPrototypeToString(error);
+      } catch {
+        stack = "Error";
+      }
+    }
+    // Errors without frames print as `[Error: msg]`, like Node.
+    if (!contains(stack, "\n    at")) stack = `[${stack}]`;
+    return ctx.indentationLvl === 0 ? stack : indentLines(stack, spaces(ctx.indentationLvl));
+  }
+
+  // A "shape" says how one object prints: a base text (functions, errors,
+  // dates...), braces, the special entries (elements, map entries) and which
+  // own keys follow them.
+  function describeObject(ctx, value, constructor, tag) {
+    const shape = {
+      base: "", open: "{", close: "}", keys: undefined, entries: undefined,
+      count: 0, isArrayLike: false, numeric: false,
+    };
+
+    if (ArrayIsArray(value)) {
+      const length = value.length;
+      const prefix = constructor !== "Array" || tag !== "" ? getPrefix(constructor, tag, "Array", `(${length})`) : "";
+      shape.open = `${prefix}[`;
+      shape.close = "]";
+      shape.isArrayLike = true;
+      shape.count = length;
+      shape.entries = formatArrayEntries;
+      shape.keys = length <= kExtraKeysLengthLimit ? getDisplayKeys(ctx, value, true) : [];
+      return shape;
+    }
+
+    const typedName = typedArrayName(value);
+    if (typedName !== undefined) {
+      const length = TypedArrayPrototypeGetLength(value);
+      shape.open = `${getPrefix(constructor, tag, typedName, `(${length})`)}[`;
+      shape.close = "]";
+      shape.isArrayLike = true;
+      shape.numeric = true;
+      shape.count = length;
+      shape.entries = formatTypedArrayEntries;
+      shape.keys = [];
+      return shape;
+    }
+
+    shape.keys = getDisplayKeys(ctx, value, false);
+
+    if (passes(MapPrototypeGetSize, value)) {
+      shape.count = MapPrototypeGetSize(value);
+      shape.open = `${getPrefix(constructor, tag, "Map", `(${shape.count})`)}{`;
+      shape.entries = formatMapEntries;
+    } else if (passes(SetPrototypeGetSize, value)) {
+      shape.count = SetPrototypeGetSize(value);
+      shape.open = `${getPrefix(constructor, tag, "Set", `(${shape.count})`)}{`;
+      shape.entries = formatSetEntries;
+    } else if (typeof value === "function") {
+      shape.base = getFunctionBase(value);
+    } else if (isError(value)) {
+      shape.base = getErrorBase(ctx, value);
+      shape.keys = getErrorKeys(value, shape.keys, shape.base);
+    } else if (passes(DatePrototypeGetTime, value)) {
+      const time = DatePrototypeGetTime(value);
+      shape.base = time !== time ? "Invalid Date" : DatePrototypeToISOString(value);
+    } else if (value !== RegExpPrototype && passes(RegExpPrototypeGetSource, value)) {
+      shape.base = RegExpPrototypeToString(value);
+    } else if (passes(ArrayBufferPrototypeGetByteLength, value)) {
+      shape.open = `${getPrefix(constructor, tag, "ArrayBuffer", "")}{`;
+      shape.entries = () => [`byteLength: ${ArrayBufferPrototypeGetByteLength(value)}`];
+      shape.count = 1;
+    } else if (passes(DataViewPrototypeGetByteLength, value)) {
+      shape.open = `${getPrefix(constructor, tag, "DataView", "")}{`;
+      shape.entries = formatDataViewEntries;
+      shape.count = 3;
+    } else if (isPromise(value)) {
+      shape.open = `${getPrefix(constructor, tag, "Promise", "")}{`;
+      shape.entries = formatPromiseEntries;
+      shape.count = 1;
+    } else if (passes((v) => WeakMapPrototypeHas(v, {}), value) || passes((v) => WeakSetPrototypeHas(v, {}), value)) {
+      shape.open = `${getPrefix(constructor, tag, "Object", "")}{`;
+      shape.entries = () => ["<items unknown>"];
+      shape.count = 1;
+    } else if (!describeBoxed(value, shape)) {
+      shape.open = constructor === "Object" && tag === "" ? "{" : `${getPrefix(constructor, tag, "Object", "")}{`;
+    }
+    return shape;
+  }
+
+  // Boxed primitives print as `[Number: 3]`; a String's indices are skipped.
+  function describeBoxed(value, shape) {
+    for (let i = 0; i < boxedTypes.length; i++) {
+      const type = boxedTypes[i][0];
+      const valueOf = boxedTypes[i][1];
+      if (!passes(valueOf, value)) continue;
+      shape.base = `[${type}: ${formatPrimitive(valueOf(value))}]`;
+      if (type === "String") {
+        const keys = [];
+        for (let k = 0; k < shape.keys.length; k++) {
+          const key = shape.keys[k];
+          if (key !== "length" && !isArrayIndexKey(key)) push(keys, key);
+        }
+        shape.keys = keys;
+      }
+      return true;
+    }
+    return false;
+  }
+
+  // Like Node: drop name/message/stack keys the stack already shows, and
+  // add `cause` and AggregateError's `errors` even though they are hidden.
+  function getErrorKeys(error, keys, stack) {
+    const result = [];
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      const duplicate = (key === "name" || key === "message" || key === "stack") &&
+        contains(stack, ownStringValue(error, key));
+      if (!duplicate) push(result, key);
+    }
+    const extras = ["cause", "errors"];
+    for (let i = 0; i < extras.length; i++) {
+      const key = extras[i];
+      if (ObjectPrototypeHasOwnProperty(error, key) && !includes(result, key)) push(result, key);
+    }
+    return result;
+  }
+
+  // --- inspect: entries -----------------------------------------------------
+  function formatProperty(ctx, object, recurseTimes, key, isElement) {
+    const desc = ObjectGetOwnPropertyDescriptor(object, key);
+    let text;
+    if (desc === undefined) {
+      text = "undefined";
+    } else if (ObjectPrototypeHasOwnProperty(desc, "value")) {
+      ctx.indentationLvl += 2;
+      text = formatValue(ctx, desc.value, recurseTimes);
+      ctx.indentationLvl -= 2;
+    } else if (desc.get !== undefined) {
+      text = desc.set !== undefined ? "[Getter/Setter]" : "[Getter]";
+    } else {
+      text = desc.set !== undefined ? "[Setter]" : "undefined";
+    }
+    if (isElement) return text;
+    const name = key === "__proto__" ? "['__proto__']" : formatKey(key, desc === undefined || desc.enumerable);
+    return `${name}: ${text}`;
+  }
+
+  // First own index >= from, or `length`. Scans directly for short gaps and
+  // falls back to the key list for very sparse arrays.
+  function nextOwnIndex(array, from, length) {
+    const scanEnd = MathMin(length, from + kHoleScanLimit);
+    for (let i = from; i < scanEnd; i++) {
+      if (ObjectPrototypeHasOwnProperty(array, i)) return i;
+    }
+    if (scanEnd === length) return length;
+    const keys = ObjectKeys(array);
+    let next = length;
+    for (let i = 0; i < keys.length; i++) {
+      if (!isArrayIndexKey(keys[i])) continue;
+      const index = +keys[i];
+      if (index >= from && index < next) next = index;
+    }
+    return next;
+  }
+
+  function formatArrayEntries(ctx, array, recurseTimes, shape) {
+    const length = array.length;
+    const output = [];
+    let numeric = true;
+    let i = 0;
+    while (i < length && output.length < kMaxArrayItems) {
+      if (ObjectPrototypeHasOwnProperty(array, i)) {
+        const desc = ObjectGetOwnPropertyDescriptor(array, i);
+        const item = desc === undefined ? undefined : desc.value;
+        if (typeof item !== "number" && typeof item !== "bigint") numeric = false;
+        push(output, formatProperty(ctx, array, recurseTimes, i, true));
+        i++;
+        continue;
+      }
+      const next = nextOwnIndex(array, i, length);
+      push(output, `<${plural(next - i, "empty item")}>`);
+      numeric = false;
+      i = next;
+    }
+    if (i < length) push(output, `... ${plural(length - i, "more item")}`);
+    shape.numeric = numeric;
+    return output;
+  }
+
+  function formatTypedArrayEntries(ctx, array) {
+    const length = TypedArrayPrototypeGetLength(array);
+    const shown = MathMin(length, kMaxArrayItems);
+    const output = [];
+    for (let i = 0; i < shown; i++) push(output, formatPrimitive(array[i]));
+    if (length > shown) push(output, `... ${plural(length - shown, "more item")}`);
+    return output;
+  }
+
+  function formatMapEntries(ctx, map, recurseTimes) {
+    const output = [];
+    const iterator = MapPrototypeEntries(map);
+    ctx.indentationLvl += 2;
+    for (let step = MapIteratorNext(iterator); !step.done; step = MapIteratorNext(iterator)) {
+      if (output.length === kMaxArrayItems) break;
+      const key = formatValue(ctx, step.value[0], recurseTimes);
+      push(output, `${key} => ${formatValue(ctx, step.value[1], recurseTimes)}`);
+    }
+    ctx.indentationLvl -= 2;
+    const remaining = MapPrototypeGetSize(map) - output.length;
+    if (remaining > 0) push(output, `... ${plural(remaining, "more item")}`);
+    return output;
+  }
+
+  function formatSetEntries(ctx, set, recurseTimes) {
+    const output = [];
+    const iterator = SetPrototypeValues(set);
+    ctx.indentationLvl += 2;
+    for (let step = SetIteratorNext(iterator); !step.done; step = SetIteratorNext(iterator)) {
+      if (output.length === kMaxArrayItems) break;
+      push(output, formatValue(ctx, step.value, recurseTimes));
+    }
+    ctx.indentationLvl -= 2;
+    const remaining = SetPrototypeGetSize(set) - output.length;
+    if (remaining > 0) push(output, `... ${plural(remaining, "more item")}`);
+    return output;
+  }
+
+  // Promise state comes from V8; without it we can only say "unknown".
+  function formatPromiseEntries(ctx, promise, recurseTimes) {
+    if (coreGetPromiseDetails === undefined || coreIsPromise === undefined) return ["<unknown>"];
+    const details = coreGetPromiseDetails(promise);
+    const state = details[0];
+    if (state === 0) return ["<pending>"];
+    ctx.indentationLvl += 2;
+    const result = formatValue(ctx, details[1], recurseTimes);
+    ctx.indentationLvl -= 2;
+    return [state === 2 ? `<rejected> ${result}` : result];
+  }
+
+  function formatDataViewEntries(ctx, view, recurseTimes) {
+    ctx.indentationLvl += 2;
+    const buffer = formatValue(ctx, DataViewPrototypeGetBuffer(view), recurseTimes);
+    ctx.indentationLvl -= 2;
+    return [
+      `byteLength: ${DataViewPrototypeGetByteLength(view)}`,
+      `byteOffset: ${DataViewPrototypeGetByteOffset(view)}`,
+      `buffer: ${buffer}`,
+    ];
+  }
+
+  // --- inspect: layout ------------------------------------------------------
+  // Node's array grouping: many short items are laid out in aligned columns.
+  function groupArrayElements(ctx, output, numeric) {
+    let totalLength = 0;
+    let maxLength = 0;
+    let outputLength = output.length;
+    if (output.length > kMaxArrayItems) outputLength--; // leave "... more items" alone
+    const separatorSpace = 2;
+    const dataLen = [];
+    for (let i = 0; i < outputLength; i++) {
+      const len = output[i].length;
+      dataLen[i] = len;
+      totalLength += len + separatorSpace;
+      if (maxLength < len) maxLength = len;
+    }
+    const actualMax = maxLength + separatorSpace;
+    if (actualMax * 3 + ctx.indentationLvl >= ctx.breakLength ||
+        (totalLength / actualMax <= 5 && maxLength > 6)) {
+      return output;
+    }
+    const averageBias = MathSqrt(actualMax - totalLength / output.length);
+    const biasedMax = MathMax(actualMax - 3 - averageBias, 1);
+    const columns = MathMin(
+      MathRound(MathSqrt(2.5 * biasedMax * outputLength) / biasedMax),
+      MathFloor((ctx.breakLength - ctx.indentationLvl) / actualMax),
+      kCompact * 4,
+      15,
+    );
+    if (columns <= 1) return output;
+    const maxLineLength = [];
+    for (let i = 0; i < columns; i++) {
+      let lineLength = 0;
+      for (let j = i; j < outputLength; j += columns) {
+        if (dataLen[j] > lineLength) lineLength = dataLen[j];
+      }
+      push(maxLineLength, lineLength + separatorSpace);
+    }
+    const grouped = [];
+    for (let i = 0; i < outputLength; i += columns) {
+      const max = MathMin(i + columns, outputLength);
+      let line = "";
+      let j = i;
+      for (; j < max - 1; j++) {
+        const cell = `${output[j]}, `;
+        line += numeric ? padStart(cell, maxLineLength[j - i]) : padEnd(cell, maxLineLength[j - i]);
+      }
+      line += numeric ? padStart(output[j], maxLineLength[j - i] - separatorSpace) : output[j];
+      push(grouped, line);
+    }
+    if (outputLength < output.length) push(grouped, output[outputLength]);
+    return grouped;
+  }
+
+  function isBelowBreakLength(ctx, output, start, base) {
+    let totalLength = output.length + start;
+    if (totalLength + output.length > ctx.breakLength) return false;
+    for (let i = 0; i < output.length; i++) {
+      totalLength += output[i].length;
+      if (totalLength > ctx.breakLength) return false;
+    }
+    return base === "" || !contains(base, "\n");
+  }
+
+  // One line when it fits and the object is not too deeply nested, else one
+  // entry per line (or grouped rows for arrays).
+  function reduceToSingleString(ctx, output, base, shape, recurseTimes) {
+    const basePart = base === "" ? "" : `${base} `;
+    const entries = output.length;
+    if (shape.isArrayLike && entries > 6) output = groupArrayElements(ctx, output, shape.numeric);
+    if (ctx.currentDepth - recurseTimes < kCompact && entries === output.length) {
+      const start = output.length + ctx.indentationLvl + shape.open.length + base.length + 10;
+      if (isBelowBreakLength(ctx, output, start, base)) {
+        const joined = join(output, ", ");
+        if (!contains(joined, "\n")) return `${basePart}${shape.open} ${joined} ${shape.close}`;
+      }
+    }
+    const indentation = `\n${spaces(ctx.indentationLvl)}`;
+    return `${basePart}${shape.open}${indentation}  ${join(output, `,${indentation}  `)}${indentation}${shape.close}`;
+  }
+
+  // --- inspect: driver ------------------------------------------------------
+  function formatCircular(ctx, value) {
+    if (ctx.circular === undefined) ctx.circular = new Map();
+    let index = MapPrototypeGet(ctx.circular, value);
+    if (index === undefined) {
+      index = MapPrototypeGetSize(ctx.circular) + 1;
+      MapPrototypeSet(ctx.circular, value, index);
+    }
+    return `[Circular *${index}]`;
+  }
+
+  function formatValue(ctx, value, recurseTimes) {
+    if (typeof value !== "object" && typeof value !== "function") return formatPrimitive(value);
+    if (value === null) return "null";
+    // Like Node, show a proxy's target without running any of its traps.
+    while (coreGetProxyDetails !== undefined) {
+      const details = coreGetProxyDetails(value);
+      if (details === null) break;
+      if (details[0] === null) return "<Revoked Proxy>";
+      value = details[0];
+    }
+    if (includes(ctx.seen, value)) return formatCircular(ctx, value);
+    const seenLength = ctx.seen.length;
+    const indentationLvl = ctx.indentationLvl;
+    try {
+      return formatObject(ctx, value, recurseTimes);
+    } catch (error) {
+      // Proxies and hostile objects can throw from any trap; never propagate.
+      ctx.seen.length = seenLength;
+      ctx.indentationLvl = indentationLvl;
+      return `[Inspection threw: ${describeThrown(error)}]`;
+    }
+  }
+
+  function formatObject(ctx, value, recurseTimes) {
+    const constructor = getConstructorName(value);
+    const tag = getToStringTag(ctx, value, constructor);
+    const shape = describeObject(ctx, value, constructor, tag);
+    if (shape.count === 0 && shape.keys.length === 0) {
+      return shape.base !== "" ? shape.base : shape.open + shape.close;
+    }
+    if (recurseTimes > ctx.depth) {
+      const name = StringPrototypeSlice(getPrefix(constructor, tag, "Object", ""), 0, -1);
+      return constructor === null ? name : `[${name}]`;
+    }
+    recurseTimes += 1;
+    push(ctx.seen, value);
+    ctx.currentDepth = recurseTimes;
+    const output = shape.entries === undefined ? [] : shape.entries(ctx, value, recurseTimes, shape);
+    for (let i = 0; i < shape.keys.length; i++) {
+      push(output, formatProperty(ctx, value, recurseTimes, shape.keys[i], false));
+    }
+    ctx.seen.length -= 1;
+    let base = shape.base;
+    const refIndex = ctx.circular === undefined ? undefined : MapPrototypeGet(ctx.circular, value);
+    if (refIndex !== undefined) base = base === "" ? `<ref *${refIndex}>` : `<ref *${refIndex}> ${base}`;
+    return reduceToSingleString(ctx, output, base, shape, recurseTimes);
+  }
+
+  function readOption(options, name, fallback) {
+    try {
+      const value = options[name];
+      return value === undefined ? fallback : value;
+    } catch {
+      return fallback;
+    }
+  }
+
+  // inspect(value, { depth = 2, showHidden = false, breakLength = 80 })
+  function inspect(value, options) {
+    const ctx = {
+      depth: kDefaultDepth, showHidden: false, breakLength: kBreakLength,
+      seen: [], circular: undefined, indentationLvl: 0, currentDepth: 0,
+    };
+    if (options !== null && typeof options === "object") {
+      const depth = readOption(options, "depth", kDefaultDepth);
+      ctx.depth = depth === null ? Infinity : +depth;
+      if (ctx.depth !== ctx.depth) ctx.depth = kDefaultDepth;
+      ctx.showHidden = !!readOption(options, "showHidden", false);
+      const breakLength = +readOption(options, "breakLength", kBreakLength);
+      ctx.breakLength = breakLength === breakLength ? breakLength : kBreakLength;
+    }
+    return formatValue(ctx, value, 0);
+  }
+
+  // --- util.format ------------------------------------------------------------
+  // Whether `%s` should inspect the object (its toString is a built-in one)
+  // rather than call String() on it.
+  function hasBuiltInToString(object) {
+    let holder = object;
+    while (holder !== null) {
+      const desc = ObjectGetOwnPropertyDescriptor(holder, "toString");
+      if (desc !== undefined) {
+        return holder !== object && includes(builtinToStringHolders, holder);
+      }
+      holder = ObjectGetPrototypeOf(holder);
+    }
+    return true;
+  }
+
+  function formatString(arg) {
+    if (typeof arg === "number") return formatNumber(arg);
+    if (typeof arg === "bigint") return `${arg}n`;
+    try {
+      if (typeof arg === "object" && arg !== null && hasBuiltInToString(arg)) {
+        return inspect(arg, { depth: 0 });
+      }
+      return String(arg);
+    } catch (error) {
+      return `[Inspection threw: ${describeThrown(error)}]`;
+    }
+  }
+
+  // Number(x) may run user valueOf; a throw there prints NaN.
+  function toNumberText(convert, arg) {
+    if (typeof arg === "symbol") return "NaN";
+    try {
+      return formatNumber(convert(arg));
+    } catch {
+      return "NaN";
+    }
+  }
+
+  function formatJson(arg) {
+    try {
+      return `${JSONStringify(arg)}`;
+    } catch {
+      return "[Circular]";
+    }
+  }
+
+  // Expands one `%x` directive; undefined means "leave it as written".
+  function formatDirective(code, arg) {
+    switch (code) {
+      case 115: return formatString(arg); // s
+      case 100: // d
+        return typeof arg === "bigint" ? `${arg}n` : toNumberText(Number, arg);
+      case 105: // i
+        return typeof arg === "bigint" ? `${arg}n` : toNumberText((x) => NumberParseInt(x), arg);
+      case 102: return toNumberText(NumberParseFloat, arg); // f
+      case 106: return formatJson(arg); // j
+      case 111: return inspect(arg, { showHidden: true, depth: 4 }); // o
+      case 79: return inspect(arg); // O
+      case 99: return ""; // c: CSS, nothing to print
+      default: return undefined;
+    }
+  }
+
+  function formatArg(arg) {
+    return typeof arg === "string" ? arg : inspect(arg);
+  }
+
+  // Node's util.format: printf-style directives in a leading string, then
+  // the remaining arguments separated by spaces.
+  function format(args) {
+    if (args.length === 0) return "";
+    const first = args[0];
+    let next = 0;
+    let text = "";
+    if (typeof first === "string" && args.length > 1) {
+      next = 1;
+      let lastPos = 0;
+      for (let i = 0; i < first.length - 1; i++) {
+        if (StringPrototypeCharCodeAt(first, i) !== 37) continue; // '%'
+        const code = StringPrototypeCharCodeAt(first, i + 1);
+        if (code === 37) {
+          text += StringPrototypeSlice(first, lastPos, i + 1);
+          lastPos = i + 2;
+          i++;
+          continue;
+        }
+        if (next >= args.length) continue;
+        const replacement = formatDirective(code, args[next]);
+        if (replacement === undefined) continue;
+        text += StringPrototypeSlice(first, lastPos, i) + replacement;
+        lastPos = i + 2;
+        next++;
+        i++;
+      }
+      text += StringPrototypeSlice(first, lastPos);
+    }
+    for (let i = next; i < args.length; i++) {
+      const part = formatArg(args[i]);
+      text = i === 0 ? part : `${text} ${part}`;
+    }
+    return text;
+  }
+
+  // --- console ----------------------------------------------------------------
+  const LEVEL_DEBUG = 0;
+  const LEVEL_LOG = 1;
+  const LEVEL_WARN = 2;
+  const LEVEL_ERROR = 3;
+
+  let groupIndent = "";
+  const counts = new Map();
+  const timerStarts = new Map();
+  // deno_core has no `performance`; millisecond resolution is enough here.
+  const clock = DateNow;
+
+  function emit(level, text) {
+    if (groupIndent !== "") text = groupIndent + indentLines(text, groupIndent);
+    opConsole(level, text);
+  }
+
+  function formatDuration(ms) {
+    if (ms >= 1000) return `${NumberPrototypeToFixed(ms / 1000, 3)}s`;
+    return `${+NumberPrototypeToFixed(ms, 3)}ms`;
+  }
+
+  function trace(...args) {
+    const holder = { name: "Trace", message: format(args) };
+    if (typeof ErrorCaptureStackTrace === "function") {
+      ErrorCaptureStackTrace(holder, trace);
+      emit(LEVEL_ERROR, holder.stack);
+      return;
+    }
+    const stack = `${new Error().stack}`;
+    const firstNewline = StringPrototypeIndexOf(stack, "\n");
+    const frames = firstNewline === -1 ? "" : StringPrototypeSlice(stack, firstNewline);
+    emit(LEVEL_ERROR, `Trace${holder.message === "" ? "" : ": " + holder.message}${frames}`);
+  }
+
+  function timeLabel(label) {
+    return label === undefined ? "default" : `${label}`;
+  }
+
+  function logTime(method, label, data, remove) {
+    label = timeLabel(label);
+    if (!MapPrototypeHas(timerStarts, label)) {
+      emit(LEVEL_WARN, `Warning: No such label '${label}' for console.${method}()`);
+      return;
+    }
+    const elapsed = clock() - MapPrototypeGet(timerStarts, label);
+    if (remove) MapPrototypeDelete(timerStarts, label);
+    const extra = data.length === 0 ? "" : ` ${format(data)}`;
+    emit(LEVEL_LOG, `${label}: ${formatDuration(elapsed)}${extra}`);
+  }
+
+  // --- console.table ------------------------------------------------------
+  function renderRow(cells, widths) {
+    let line = "│ ";
+    for (let i = 0; i < cells.length; i++) {
+      const needed = (widths[i] - cells[i].length) / 2;
+      line += spaces(MathFloor(needed)) + cells[i] + spaces(MathCeil(needed));
+      if (i !== cells.length - 1) line += " │ ";
+    }
+    return line + " │";
+  }
+
+  function renderTable(head, rows) {
+    const widths = [];
+    for (let i = 0; i < head.length; i++) {
+      let width = head[i].length;
+      for (let r = 0; r < rows.length; r++) width = MathMax(width, rows[r][i].length);
+      push(widths, width);
+    }
+    const divider = (left, middle, right) => {
+      const parts = [];
+      for (let i = 0; i < widths.length; i++) push(parts, StringPrototypeRepeat("─", widths[i] + 2));
+      return left + join(parts, middle) + right;
+    };
+    const lines = [divider("┌", "┬", "┐"), renderRow(head, widths), divider("├", "┼", "┤")];
+    for (let r = 0; r < rows.length; r++) push(lines, renderRow(rows[r], widths));
+    push(lines, divider("└", "┴", "┘"));
+    return join(lines, "\n");
+  }
+
+  // Columns: "(index)", the union of the rows' keys, and "Values" for rows
+  // that are primitives.
+  function buildTable(data, properties) {
+    const cell = (value) => inspect(value, { depth: 0, breakLength: Infinity });
+    const indexKeys = ObjectKeys(data);
+    const fixedColumns = ArrayIsArray(properties);
+    const columns = [];
+    if (fixedColumns) {
+      for (let i = 0; i < properties.length; i++) push(columns, `${properties[i]}`);
+    }
+    const records = [];
+    let hasValues = false;
+    for (let r = 0; r < indexKeys.length; r++) {
+      const row = data[indexKeys[r]];
+      const record = { index: indexKeys[r], fields: new Map(), value: undefined, primitive: false };
+      if (row !== null && typeof row === "object") {
+        const keys = ObjectKeys(row);
+        for (let k = 0; k < keys.length; k++) {
+          if (!fixedColumns && !includes(columns, keys[k])) push(columns, keys[k]);
+          MapPrototypeSet(record.fields, keys[k], cell(row[keys[k]]));
+        }
+      } else {
+        record.primitive = true;
+        record.value = cell(row);
+        hasValues = true;
+      }
+      push(records, record);
+    }
+    const head = ["(index)"];
+    for (let c = 0; c < columns.length; c++) push(head, columns[c]);
+    if (hasValues) push(head, "Values");
+    const rows = [];
+    for (let r = 0; r < records.length; r++) {
+      const record = records[r];
+      const cells = [record.index];
+      for (let c = 0; c < columns.length; c++) {
+        const value = MapPrototypeGet(record.fields, columns[c]);
+        push(cells, value === undefined ? "" : value);
+      }
+      if (hasValues) push(cells, record.primitive ? record.value : "");
+      push(rows, cells);
+    }
+    return renderTable(head, rows);
+  }
+
+  const consoleObject = {
+    log: (...args) => emit(LEVEL_LOG, format(args)),
+    info: (...args) => emit(LEVEL_LOG, format(args)),
+    debug: (...args) => emit(LEVEL_DEBUG, format(args)),
+    warn: (...args) => emit(LEVEL_WARN, format(args)),
+    error: (...args) => emit(LEVEL_ERROR, format(args)),
+    trace,
+    dir: (value, options) => emit(LEVEL_LOG, inspect(value, options)),
+    dirxml: (...args) => emit(LEVEL_LOG, format(args)),
+    assert: (condition, ...args) => {
+      if (condition) return;
+      if (args.length > 0 && typeof args[0] === "string") {
+        args[0] = `Assertion failed: ${args[0]}`;
+        emit(LEVEL_ERROR, format(args));
+      } else {
+        const parts = ["Assertion failed"];
+        for (let i = 0; i < args.length; i++) push(parts, args[i]);
+        emit(LEVEL_ERROR, format(parts));
+      }
+    },
+    count: (label) => {
+      label = timeLabel(label);
+      const count = (MapPrototypeGet(counts, label) || 0) + 1;
+      MapPrototypeSet(counts, label, count);
+      emit(LEVEL_LOG, `${label}: ${count}`);
+    },
+    countReset: (label) => {
+      label = timeLabel(label);
+      if (!MapPrototypeHas(counts, label)) {
+        emit(LEVEL_WARN, `Count for '${label}' does not exist`);
+        return;
+      }
+      MapPrototypeSet(counts, label, 0);
+    },
+    time: (label) => {
+      label = timeLabel(label);
+      if (MapPrototypeHas(timerStarts, label)) {
+        emit(LEVEL_WARN, `Warning: Label '${label}' already exists for console.time()`);
+        return;
+      }
+      MapPrototypeSet(timerStarts, label, clock());
+    },
+    timeLog: (label, ...data) => logTime("timeLog", label, data, false),
+    timeEnd: (label) => logTime("timeEnd", label, [], true),
+    group: (...label) => {
+      if (label.length > 0) emit(LEVEL_LOG, format(label));
+      groupIndent += "  ";
+    },
+    groupCollapsed: (...label) => {
+      if (label.length > 0) emit(LEVEL_LOG, format(label));
+      groupIndent += "  ";
+    },
+    groupEnd: () => {
+      groupIndent = StringPrototypeSlice(groupIndent, 0, MathMax(0, groupIndent.length - 2));
+    },
+    clear: () => {},
+    table: (data, properties) => {
+      if (data === null || typeof data !== "object") {
+        emit(LEVEL_LOG, format([data]));
+        return;
+      }
+      try {
+        emit(LEVEL_LOG, buildTable(data, properties));
+      } catch {
+        emit(LEVEL_LOG, format([data]));
+      }
+    },
+  };
+
+  function defineHidden(name, value) {
+    ObjectDefineProperty(globalThis, name, { value, writable: true, enumerable: false, configurable: true });
+  }
+
+  // Web APIs like setTimeout are enumerable on the global in browsers and Node.
+  function defineWebGlobal(name, value) {
+    ObjectDefineProperty(globalThis, name, { value, writable: true, enumerable: true, configurable: true });
+  }
+
+  defineHidden("console", consoleObject);
+
+  // --- Timers ---------------------------------------------------------------
+  // deno_core's timer objects stay private; user code sees integer ids.
+  let nextTimerId = 1;
+  const activeTimers = new Map();
+
+  function startTimer(callback, delay, args, isRepeat) {
+    if (typeof callback !== "function") {
+      throw new TypeError('The "callback" argument must be of type function');
+    }
+    const after = typeof delay === "number" ? delay : Number(delay);
+    const id = nextTimerId++;
+    const fire = () => {
+      if (!isRepeat) MapPrototypeDelete(activeTimers, id);
+      ReflectApply(callback, globalThis, args);
+    };
+    MapPrototypeSet(activeTimers, id, coreCreateTimer(fire, after, undefined, isRepeat, true));
+    return id;
+  }
+
+  // Works for both kinds, like browsers; unknown ids are ignored.
+  function clearTimer(id) {
+    if (typeof id !== "number" && typeof id !== "string") return;
+    const key = +id;
+    const timer = MapPrototypeGet(activeTimers, key);
+    if (timer === undefined) return;
+    MapPrototypeDelete(activeTimers, key);
+    coreCancelTimer(timer);
+  }
+
+  defineWebGlobal("setTimeout", function setTimeout(callback, delay, ...args) {
+    return startTimer(callback, delay, args, false);
+  });
+  defineWebGlobal("setInterval", function setInterval(callback, delay, ...args) {
+    return startTimer(callback, delay, args, true);
+  });
+  defineWebGlobal("clearTimeout", function clearTimeout(id) {
+    clearTimer(id);
+  });
+  defineWebGlobal("clearInterval", function clearInterval(id) {
+    clearTimer(id);
+  });
+
+  // --- atob / btoa --------------------------------------------------------------
+  const base64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const base64Lookup = { __proto__: null };
+  for (let i = 0; i < base64Alphabet.length; i++) base64Lookup[base64Alphabet[i]] = i;
+
+  function invalidCharacter(message) {
+    const error = new Error(message);
+    error.name = "InvalidCharacterError";
+    return error;
+  }
+
+  defineWebGlobal("btoa", function btoa(data) {
+    if (arguments.length === 0) throw new TypeError("1 argument required, but only 0 present.");
+    const text = `${data}`;
+    let result = "";
+    for (let i = 0; i < text.length; i += 3) {
+      const bytes = [];
+      for (let j = i; j < MathMin(i + 3, text.length); j++) {
+        const code = StringPrototypeCharCodeAt(text, j);
+        if (code > 255) throw invalidCharacter("The string to be encoded contains characters outside of the Latin1 range.");
+        push(bytes, code);
+      }
+      const triple = (bytes[0] << 16) | ((bytes[1] || 0) << 8) | (bytes[2] || 0);
+      result += base64Alphabet[(triple >> 18) & 63] + base64Alphabet[(triple >> 12) & 63];
+      result += bytes.length > 1 ? base64Alphabet[(triple >> 6) & 63] : "=";
+      result += bytes.length > 2 ? base64Alphabet[triple & 63] : "=";
+    }
+    return result;
+  });
+
+  defineWebGlobal("atob", function atob(data) {
+    if (arguments.length === 0) throw new TypeError("1 argument required, but only 0 present.");
+    // Forgiving-base64: drop ASCII whitespace, then up to two trailing "=".
+    let text = "";
+    const input = `${data}`;
+    for (let i = 0; i < input.length; i++) {
+      const c = input[i];
+      if (c !== " " && c !== "\t" && c !== "\n" && c !== "\f" && c !== "\r") text += c;
+    }
+    if (text.length % 4 === 0 && endsWith(text, "==")) text = StringPrototypeSlice(text, 0, -2);
+    else if (text.length % 4 === 0 && endsWith(text, "=")) text = StringPrototypeSlice(text, 0, -1);
+    if (text.length % 4 === 1) throw invalidCharacter("The string to be decoded is not correctly encoded.");
+    let result = "";
+    let buffer = 0;
+    let bits = 0;
+    for (let i = 0; i < text.length; i++) {
+      const value = base64Lookup[text[i]];
+      if (value === undefined) throw invalidCharacter("The string to be decoded is not correctly encoded.");
+      buffer = (buffer << 6) | value;
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        result += StringFromCharCode((buffer >> bits) & 255);
+      }
+    }
+    return result;
+  });
+
+  // --- Result encoder -------------------------------------------------------
+  // Called by Rust on the execution's final value. Strings pass through, JSON
+  // for plain data, inspect() for everything JSON cannot express.
+  function encode(value) {
+    switch (typeof value) {
+      case "string": return value;
+      case "undefined": return "undefined";
+      case "number":
+      case "boolean": return `${value}`;
+      case "bigint":
+      case "symbol":
+      case "function": return inspect(value);
+    }
+    if (value === null) return "null";
+    let json;
+    try {
+      json = JSONStringify(value);
+    } catch {
+      json = undefined;
+    }
+    return typeof json === "string" ? json : inspect(value, { depth: 4 });
+  }
+
+  function defineLocked(key, value) {
+    ObjectDefineProperty(globalThis, key, { value, writable: false, enumerable: false, configurable: false });
+  }
+
+  defineLocked(SymbolFor("mcp-v8.encode"), encode);
+  defineLocked(SymbolFor("mcp-v8.inspect"), inspect);
+
+  // --- Lockdown hook ----------------------------------------------------------
+  // Rust calls this once on every runtime created from the snapshot, before
+  // user code runs: it removes `Deno` (and with it every op) from the global,
+  // then removes itself. See "Capture deno_core" for why this is not done at
+  // snapshot time.
+  const lockdownKey = SymbolFor("mcp-v8.lockdown");
+  ObjectDefineProperty(globalThis, lockdownKey, {
+    value: function lockdown() {
+      delete globalThis.Deno;
+      delete globalThis.__bootstrap;
+      delete globalThis[lockdownKey];
+    },
+    writable: false,
+    enumerable: false,
+    configurable: true,
+  });
+})();

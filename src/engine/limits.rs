@@ -1,0 +1,255 @@
+//! Limits that hold: heap, ArrayBuffer memory, wall-clock time, cancellation.
+//!
+//! V8 aborts the whole process when a heap outgrows its limit unless a
+//! near-heap-limit callback intervenes, and ArrayBuffer backing stores live
+//! outside the V8 heap entirely. So each isolate gets both a heap limit with a
+//! callback that terminates execution, and an ArrayBuffer allocator with a byte
+//! budget of the same size. Time and cancellation are enforced from another
+//! thread by [`Watchdog`], through V8's thread-safe termination.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Instant;
+
+use deno_core::v8;
+
+/// Why an execution was stopped from outside the JavaScript it was running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    TimedOut,
+    Cancelled,
+    HeapExceeded,
+}
+
+/// The first stop reason recorded for one execution; later ones are ignored so
+/// the outcome names what actually happened first.
+#[derive(Debug, Default)]
+pub struct StopFlag(AtomicU8);
+
+impl StopFlag {
+    pub fn set(&self, reason: StopReason) {
+        let code = match reason {
+            StopReason::TimedOut => 1,
+            StopReason::Cancelled => 2,
+            StopReason::HeapExceeded => 3,
+        };
+        let _ = self
+            .0
+            .compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    pub fn get(&self) -> Option<StopReason> {
+        match self.0.load(Ordering::SeqCst) {
+            1 => Some(StopReason::TimedOut),
+            2 => Some(StopReason::Cancelled),
+            3 => Some(StopReason::HeapExceeded),
+            _ => None,
+        }
+    }
+}
+
+/// Records `reason` and terminates the isolate: the one way every limit stops JS.
+pub fn stop(isolate: &v8::IsolateHandle, flag: &StopFlag, reason: StopReason) {
+    flag.set(reason);
+    isolate.terminate_execution();
+}
+
+/// Byte budget for one isolate's ArrayBuffer backing stores.
+///
+/// When an allocation would cross the budget it fails (V8 then throws a
+/// `RangeError` in JS) and the isolate is terminated as over its heap limit, so
+/// the outcome is the same whichever kind of memory ran out.
+pub struct ArrayBufferBudget {
+    used: AtomicUsize,
+    limit: usize,
+    on_exceeded: OnceLock<(v8::IsolateHandle, Arc<StopFlag>)>,
+}
+
+impl ArrayBufferBudget {
+    /// Creates the budget and the V8 allocator that charges it.
+    pub fn allocator(limit: usize) -> (Arc<Self>, v8::UniqueRef<v8::Allocator>) {
+        let budget = Arc::new(Self {
+            used: AtomicUsize::new(0),
+            limit,
+            on_exceeded: OnceLock::new(),
+        });
+        // SAFETY: the allocator owns one strong count of `budget`, released in
+        // `drop_budget` when V8 destroys the allocator.
+        let allocator =
+            unsafe { v8::new_rust_allocator(Arc::into_raw(budget.clone()), &BUDGET_VTABLE) };
+        (budget, allocator)
+    }
+
+    /// Connects the budget to its isolate once the isolate exists.
+    pub fn on_exceeded(&self, isolate: v8::IsolateHandle, flag: Arc<StopFlag>) {
+        let _ = self.on_exceeded.set((isolate, flag));
+    }
+
+    fn reserve(&self, len: usize) -> bool {
+        let reserved = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                used.checked_add(len).filter(|&total| total <= self.limit)
+            })
+            .is_ok();
+        if !reserved && let Some((isolate, flag)) = self.on_exceeded.get() {
+            stop(isolate, flag, StopReason::HeapExceeded);
+        }
+        reserved
+    }
+
+    fn release(&self, len: usize) {
+        self.used.fetch_sub(len, Ordering::SeqCst);
+    }
+}
+
+static BUDGET_VTABLE: v8::RustAllocatorVtable<ArrayBufferBudget> = v8::RustAllocatorVtable {
+    allocate: allocate_zeroed,
+    allocate_uninitialized,
+    free: free_buffer,
+    drop: drop_budget,
+};
+
+unsafe extern "C" fn allocate_zeroed(budget: &ArrayBufferBudget, len: usize) -> *mut c_void {
+    if !budget.reserve(len) {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: plain C allocation; `max(1)` because calloc(0) may return null.
+    let data = unsafe { libc::calloc(len.max(1), 1) };
+    if data.is_null() {
+        budget.release(len);
+    }
+    data
+}
+
+unsafe extern "C" fn allocate_uninitialized(budget: &ArrayBufferBudget, len: usize) -> *mut c_void {
+    if !budget.reserve(len) {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: plain C allocation; `max(1)` because malloc(0) may return null.
+    let data = unsafe { libc::malloc(len.max(1)) };
+    if data.is_null() {
+        budget.release(len);
+    }
+    data
+}
+
+unsafe extern "C" fn free_buffer(budget: &ArrayBufferBudget, data: *mut c_void, len: usize) {
+    // SAFETY: `data` came from `allocate_*` above.
+    unsafe { libc::free(data) };
+    budget.release(len);
+}
+
+unsafe extern "C" fn drop_budget(budget: *const ArrayBufferBudget) {
+    // SAFETY: balances the `Arc::into_raw` in `ArrayBufferBudget::allocator`.
+    drop(unsafe { Arc::from_raw(budget) });
+}
+
+/// What the watchdog is guarding right now.
+struct Armed {
+    execution_id: String,
+    isolate: v8::IsolateHandle,
+    flag: Arc<StopFlag>,
+    deadline: Instant,
+}
+
+/// One long-lived thread per worker that terminates the running isolate when
+/// its deadline passes, and the entry point for cancellation from the IPC
+/// reader thread. No thread is spawned per execution.
+#[derive(Clone)]
+pub struct Watchdog {
+    shared: Arc<(Mutex<Option<Armed>>, Condvar)>,
+}
+
+impl Watchdog {
+    pub fn start() -> std::io::Result<Self> {
+        let watchdog = Self {
+            shared: Arc::new((Mutex::new(None), Condvar::new())),
+        };
+        let shared = watchdog.shared.clone();
+        std::thread::Builder::new()
+            .name("mcp-v8-watchdog".into())
+            .spawn(move || watch(&shared))?;
+        Ok(watchdog)
+    }
+
+    pub fn arm(
+        &self,
+        execution_id: &str,
+        isolate: v8::IsolateHandle,
+        flag: Arc<StopFlag>,
+        deadline: Instant,
+    ) {
+        let (slot, wake) = &*self.shared;
+        *lock(slot) = Some(Armed {
+            execution_id: execution_id.to_owned(),
+            isolate,
+            flag,
+            deadline,
+        });
+        wake.notify_one();
+    }
+
+    pub fn disarm(&self) {
+        let (slot, wake) = &*self.shared;
+        *lock(slot) = None;
+        wake.notify_one();
+    }
+
+    /// Stops `execution_id` if it is the one running; returns whether it was.
+    pub fn cancel(&self, execution_id: &str) -> bool {
+        let (slot, _) = &*self.shared;
+        match &*lock(slot) {
+            Some(armed) if armed.execution_id == execution_id => {
+                stop(&armed.isolate, &armed.flag, StopReason::Cancelled);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+fn watch(shared: &(Mutex<Option<Armed>>, Condvar)) {
+    let (slot, wake) = shared;
+    let mut guard = lock(slot);
+    loop {
+        let deadline = guard.as_ref().map(|armed| armed.deadline);
+        guard = match deadline {
+            None => wake.wait(guard).unwrap_or_else(|e| e.into_inner()),
+            Some(deadline) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    if let Some(armed) = guard.take() {
+                        stop(&armed.isolate, &armed.flag, StopReason::TimedOut);
+                    }
+                    guard
+                } else {
+                    wake.wait_timeout(guard, deadline - now)
+                        .map(|(guard, _)| guard)
+                        .unwrap_or_else(|e| e.into_inner().0)
+                }
+            }
+        };
+    }
+}
+
+/// A poisoned lock only means another thread panicked mid-update of a plain
+/// `Option`; the value is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_stop_reason_wins() {
+        let flag = StopFlag::default();
+        assert_eq!(flag.get(), None);
+        flag.set(StopReason::HeapExceeded);
+        flag.set(StopReason::TimedOut);
+        assert_eq!(flag.get(), Some(StopReason::HeapExceeded));
+    }
+}

@@ -1,0 +1,75 @@
+//! The texts a model reads about this server and its tools.
+//!
+//! They are kept together, apart from the code, because they are one
+//! document: they describe the same asynchronous model and must agree with each
+//! other and with the parameter descriptions in [`super::params`].
+
+/// Server instructions sent at initialization.
+pub const INSTRUCTIONS: &str = "\
+mcp-v8 runs JavaScript and TypeScript in isolated V8 runtimes. Executions are asynchronous:
+1. run_js starts an execution and returns its execution_id at once. For short scripts, pass \
+wait_ms (e.g. 5000) to get the result or error in the same call.
+2. get_execution reports the status (queued, running, completed, failed, cancelled, timed_out) \
+and, once final, the result or the error.
+3. get_execution_output pages through the execution's console output, by lines (default) or by \
+bytes, with 0-based offsets; it works while the execution is still running.
+cancel_execution stops a queued or running execution. list_executions lists the executions the \
+server holds, including those from before a server restart. Every execution starts from a fresh \
+global scope: nothing carries over from one execution to the next.";
+
+pub const RUN_JS: &str = "\
+Start running JavaScript or TypeScript in a fresh, isolated V8 runtime. Answers at once with an \
+execution_id while the code runs in the background (or waits up to wait_ms for it to finish).
+
+`code` may be a plain script or an ES module: top-level `await` and `import` declarations are \
+allowed. TypeScript (type annotations, interfaces, enums) is accepted. The result is the value of \
+the last expression statement, awaited if it is a Promise, as text: strings as they are \
+('hello' gives hello), objects and arrays as JSON ({a:1} gives {\"a\":1}), other values as \
+JavaScript writes them (undefined, null, 42, 10n). The execution finishes once that value is \
+settled and no timers or other pending work remain. A thrown error, a rejected promise or a \
+syntax error ends it as failed, with the message, stack and line:column in `error`.
+
+Console output (console.log and the other console methods) is not part of the answer: read it \
+with get_execution_output.
+
+With wait_ms > 0 (at most 30000) the call returns as soon as the execution finishes, including \
+`result` (status completed) or `error` (failed, timed_out, cancelled); if it is still running \
+when wait_ms elapses, poll get_execution with the execution_id. heap_memory_max_mb and \
+execution_timeout_secs override the server's limits for this execution only. When the server is \
+busy (all runtimes in use and the queue full) the call fails with a message saying so; retry \
+later.";
+
+pub const GET_EXECUTION: &str = "\
+Get an execution's current record: status, and once it has finished its `result` (status \
+completed) or `error` (failed, timed_out, cancelled), with started_at/completed_at (RFC 3339, \
+UTC) and duration_ms (from started_at to completed_at, or to now while in flight). Statuses: \
+queued (waiting for a free runtime), running, then one of the final ones: completed, failed, \
+cancelled, timed_out. Answers at once without waiting: poll until the status is final. Console \
+output is read with get_execution_output.";
+
+pub const GET_EXECUTION_OUTPUT: &str = "\
+Read one page of an execution's console output: everything its code wrote with console.log and \
+the other console methods, in order, each console call ending with a newline. Works while the \
+execution is still running, so it can be followed, and after it has finished.
+
+Line mode (default): line_offset (0-based, default 0) and line_limit (default 1000, at most \
+10000) select whole lines. Byte mode: byte_offset (0-based, default 0) and/or byte_limit (default \
+65536, at most 1048576) select a range of bytes of the UTF-8 text; giving either selects byte \
+mode. Line and byte parameters cannot be mixed in one call.
+
+Each page reports where it lies in both units (start_line/end_line and start_byte/end_byte, end \
+exclusive), the totals so far (total_lines, total_bytes), has_more (true when more output \
+already follows this page) and the execution's status. To read on, call again with \
+line_offset = next_line_offset (or byte_offset = next_byte_offset). While the status is queued \
+or running, more output may still arrive after has_more turns false.";
+
+pub const CANCEL_EXECUTION: &str = "\
+Stop a queued or running execution. It ends with status cancelled, and the resulting record is \
+returned (same fields as get_execution). Cancelling an execution that has already finished \
+changes nothing and returns its record as it is, so repeating the call is harmless. Console \
+output written before the cancellation remains readable with get_execution_output.";
+
+pub const LIST_EXECUTIONS: &str = "\
+List the executions the server holds, oldest first, including those from before a server \
+restart: execution_id, status, started_at and completed_at (RFC 3339, UTC). Use get_execution \
+for an execution's result or error, and get_execution_output for its console output.";

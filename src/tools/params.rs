@@ -1,0 +1,146 @@
+//! Tool parameters, as a model sends them.
+//!
+//! The field doc comments become the `description`s of the tools' input JSON
+//! Schemas, which is what a model reads to decide how to call: they state units,
+//! defaults, ranges and that offsets are 0-based. Each is one paragraph on
+//! purpose (schemars would turn a separate first paragraph into a `title`).
+//!
+//! Unknown fields are rejected so that a misspelt limit (say `timeout_secs`) is
+//! reported to the model instead of being silently ignored.
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::ToolError;
+use crate::executor::{OutputQuery, RunRequest};
+
+/// The longest `run_js` blocks waiting for a result, in milliseconds. Longer
+/// waits would hold the MCP request open past what clients tolerate; polling
+/// `get_execution` is the way to wait longer.
+pub const MAX_WAIT_MS: u64 = 30_000;
+
+/// Parameters of `run_js`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunJsParams {
+    /// JavaScript or TypeScript source to run: a plain script or an ES module (top-level `await` and `import` declarations are allowed; TypeScript types, interfaces and enums are accepted). The value of the last expression statement, awaited if it is a Promise, becomes the execution's `result`. Each execution starts from a fresh global scope.
+    pub code: String,
+    /// V8 heap limit for this execution, in megabytes (MiB). If the code allocates beyond it, the execution ends `failed` with a heap-limit error while the server keeps running. Omit to use the server's default; values outside the range the server allows are rejected with a message stating that range.
+    pub heap_memory_max_mb: Option<u32>,
+    /// Wall-clock time limit for this execution, in seconds (at least 1). When it is exceeded the execution is stopped and ends with status `timed_out`. Omit to use the server's default; values above the server's maximum are rejected with a message stating it.
+    pub execution_timeout_secs: Option<u64>,
+    /// How long to wait for the execution to finish before answering, in milliseconds, from 0 to 30000; default 0 (answer at once with status `queued` or `running`). The wait ends as soon as the execution finishes, and the answer then includes its `result` or `error`; otherwise poll `get_execution`.
+    pub wait_ms: Option<u64>,
+}
+
+impl RunJsParams {
+    /// The validated `wait_ms`. Checked before anything is submitted, so an
+    /// invalid call leaves no execution behind.
+    pub fn wait(&self) -> Result<Duration, ToolError> {
+        let wait_ms = self.wait_ms.unwrap_or(0);
+        if wait_ms > MAX_WAIT_MS {
+            return Err(ToolError::invalid_argument(
+                "wait_ms",
+                format!(
+                    "must be between 0 and {MAX_WAIT_MS} milliseconds, got {wait_ms}; \
+                     to wait longer, poll get_execution"
+                ),
+            ));
+        }
+        Ok(Duration::from_millis(wait_ms))
+    }
+
+    /// The executor request; limits are validated by the executor, which knows
+    /// the server's configured ranges.
+    pub fn into_request(self) -> RunRequest {
+        RunRequest {
+            code: self.code,
+            heap_memory_max_mb: self.heap_memory_max_mb,
+            execution_timeout_secs: self.execution_timeout_secs,
+        }
+    }
+}
+
+/// Parameters of the tools that address one execution.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionIdParams {
+    /// The execution's id, as returned by `run_js` (and listed by `list_executions`).
+    pub execution_id: String,
+}
+
+/// Parameters of `get_execution_output`.
+///
+/// Line mode is the default; giving `byte_offset` or `byte_limit` selects byte
+/// mode. Mixing the two is refused by the executor.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetExecutionOutputParams {
+    /// The execution's id, as returned by `run_js` (and listed by `list_executions`).
+    pub execution_id: String,
+    /// Line mode: index of the first line to return, 0-based; default 0. To continue reading, pass the previous page's `next_line_offset`. Do not combine with `byte_offset`/`byte_limit`.
+    pub line_offset: Option<u64>,
+    /// Line mode: maximum number of lines to return; default 1000, at most 10000. Do not combine with `byte_offset`/`byte_limit`.
+    pub line_limit: Option<u64>,
+    /// Byte mode: offset of the first byte to return in the UTF-8 output, 0-based; default 0. To continue reading, pass the previous page's `next_byte_offset`. Giving this selects byte mode; do not combine with `line_offset`/`line_limit`.
+    pub byte_offset: Option<u64>,
+    /// Byte mode: maximum number of bytes to return; default 65536 (64 KiB), at most 1048576 (1 MiB). Giving this selects byte mode; do not combine with `line_offset`/`line_limit`.
+    pub byte_limit: Option<u64>,
+}
+
+impl GetExecutionOutputParams {
+    /// The executor query. Defaults, maxima and the mixed-mode check are the
+    /// executor's, so every front end pages output the same way.
+    pub fn query(&self) -> OutputQuery {
+        OutputQuery {
+            line_offset: self.line_offset,
+            line_limit: self.line_limit,
+            byte_offset: self.byte_offset,
+            byte_limit: self.byte_limit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_js(wait_ms: Option<u64>) -> RunJsParams {
+        RunJsParams {
+            code: "1".to_owned(),
+            heap_memory_max_mb: None,
+            execution_timeout_secs: None,
+            wait_ms,
+        }
+    }
+
+    #[test]
+    fn wait_defaults_to_zero_and_accepts_the_maximum() {
+        assert_eq!(run_js(None).wait().ok(), Some(Duration::ZERO));
+        assert_eq!(
+            run_js(Some(MAX_WAIT_MS)).wait().ok(),
+            Some(Duration::from_millis(MAX_WAIT_MS))
+        );
+    }
+
+    #[test]
+    fn wait_above_the_maximum_names_the_field_and_the_range() {
+        let error = run_js(Some(40_000))
+            .wait()
+            .expect_err("40000 ms is too long");
+        assert!(error.message().contains("`wait_ms`"), "{error}");
+        assert!(error.message().contains("30000"), "{error}");
+        assert!(error.message().contains("40000"), "{error}");
+    }
+
+    #[test]
+    fn unknown_parameters_are_rejected() {
+        let parsed = serde_json::from_value::<RunJsParams>(serde_json::json!({
+            "code": "1",
+            "timeout_secs": 5,
+        }));
+        assert!(parsed.is_err());
+    }
+}

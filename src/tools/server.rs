@@ -1,0 +1,140 @@
+//! [`McpV8`]: the MCP server handler and its five tools.
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+
+use super::descriptions;
+use super::{
+    ExecutionIdParams, GetExecutionOutputParams, ListExecutionsResponse, RunJsParams,
+    RunJsResponse, ToolError,
+};
+use crate::executor::{ExecutionRecord, Executor, OutputPage};
+
+/// The name the server announces at MCP initialization.
+const SERVER_NAME: &str = "mcp-v8";
+
+/// The MCP server: the five execution tools over one [`Executor`].
+///
+/// Cheap to clone (the executor and the router are shared handles), so a
+/// transport may hand a clone to each connection; all clones see the same
+/// executions.
+#[derive(Clone)]
+pub struct McpV8 {
+    executor: Executor,
+    tool_router: ToolRouter<Self>,
+}
+
+impl std::fmt::Debug for McpV8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpV8")
+            .field("tools", &self.tool_router)
+            .finish_non_exhaustive()
+    }
+}
+
+#[tool_router]
+impl McpV8 {
+    pub fn new(executor: Executor) -> Self {
+        Self {
+            executor,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// The executor the tools drive, for callers that also need it directly
+    /// (e.g. to shut it down after the transport ends).
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    #[tool(
+        name = "run_js",
+        title = "Run JavaScript/TypeScript",
+        description = descriptions::RUN_JS,
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
+    )]
+    async fn run_js(
+        &self,
+        Parameters(params): Parameters<RunJsParams>,
+    ) -> Result<Json<RunJsResponse>, ToolError> {
+        let wait = params.wait()?;
+        let execution_id = self.executor.submit(params.into_request())?;
+        let record = if wait.is_zero() {
+            self.executor.get(&execution_id)
+        } else {
+            self.executor.wait(&execution_id, wait).await
+        }
+        .map_err(|error| ToolError::after_submit(&execution_id, error))?;
+        Ok(Json(record.into()))
+    }
+
+    #[tool(
+        name = "get_execution",
+        title = "Get execution status and result",
+        description = descriptions::GET_EXECUTION,
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn get_execution(
+        &self,
+        Parameters(params): Parameters<ExecutionIdParams>,
+    ) -> Result<Json<ExecutionRecord>, ToolError> {
+        Ok(Json(self.executor.get(&params.execution_id)?))
+    }
+
+    #[tool(
+        name = "get_execution_output",
+        title = "Read execution console output",
+        description = descriptions::GET_EXECUTION_OUTPUT,
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn get_execution_output(
+        &self,
+        Parameters(params): Parameters<GetExecutionOutputParams>,
+    ) -> Result<Json<OutputPage>, ToolError> {
+        let page = self
+            .executor
+            .output(&params.execution_id, &params.query())?;
+        Ok(Json(page))
+    }
+
+    #[tool(
+        name = "cancel_execution",
+        title = "Cancel an execution",
+        description = descriptions::CANCEL_EXECUTION,
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn cancel_execution(
+        &self,
+        Parameters(params): Parameters<ExecutionIdParams>,
+    ) -> Result<Json<ExecutionRecord>, ToolError> {
+        Ok(Json(self.executor.cancel(&params.execution_id).await?))
+    }
+
+    #[tool(
+        name = "list_executions",
+        title = "List executions",
+        description = descriptions::LIST_EXECUTIONS,
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn list_executions(&self) -> Json<ListExecutionsResponse> {
+        Json(ListExecutionsResponse {
+            executions: self.executor.list(),
+        })
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for McpV8 {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION")))
+            .with_instructions(descriptions::INSTRUCTIONS)
+    }
+}

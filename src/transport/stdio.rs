@@ -1,0 +1,39 @@
+//! MCP over the process's stdin and stdout, for clients that spawn the server.
+
+use anyhow::Context;
+use rmcp::ServiceExt;
+use rmcp::service::QuitReason;
+use rmcp::transport::stdio_pipes;
+
+use crate::tools::McpV8;
+
+/// Serves MCP on stdin/stdout until the client disconnects (closes stdin) or
+/// the session fails.
+///
+/// Stdout carries the protocol and nothing else: a single stray byte corrupts
+/// the JSON-RPC stream, so logging must go to stderr, and child processes
+/// (workers) must not inherit stdout.
+///
+/// Uses rmcp's `stdio_pipes`, which reads and writes the pipes a client creates
+/// through the IO reactor; unlike blocking stdin reads it cannot keep the runtime
+/// from shutting down after the client has gone. It falls back to blocking stdio
+/// when the streams are not pipes (e.g. a terminal).
+pub async fn serve_stdio(server: McpV8) -> anyhow::Result<()> {
+    let service = server
+        .serve(stdio_pipes())
+        .await
+        .context("MCP initialization over stdio failed")?;
+    let reason = service
+        .waiting()
+        .await
+        .context("the MCP stdio session task failed")?;
+    match reason {
+        QuitReason::JoinError(error) => {
+            Err(error).context("the MCP stdio session ended abnormally")
+        }
+        reason => {
+            tracing::info!(?reason, "MCP stdio session ended");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! `mcp-v8 config check FILE`.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn config_check(contents: &str) -> (tempfile::TempDir, std::path::PathBuf, Output) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("mcp-v8.toml");
+    std::fs::write(&path, contents).expect("write the config file");
+    let output = Command::new(common::BIN)
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .expect("run mcp-v8 config check");
+    (dir, path, output)
+}
+
+/// True if `number` appears in `text` as a whole number (e.g. "line 3" or
+/// "3:1", but not "13").
+fn mentions_number(text: &str, number: u64) -> bool {
+    text.split(|c: char| !c.is_ascii_digit())
+        .any(|digits| digits.parse() == Ok(number))
+}
+
+#[test]
+fn unknown_key_is_reported_with_its_line() {
+    let (_dir, path, output) = config_check(
+        "# mcp-v8 test configuration\n\
+         [limits]\n\
+         no_such_limit = 1\n",
+    );
+    assert!(!output.status.success(), "accepted an unknown key");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no_such_limit"), "{stderr}");
+    // The temporary path may contain digits of its own.
+    let message = stderr.replace(&path.display().to_string(), "FILE");
+    assert!(mentions_number(&message, 3), "no line number in {stderr}");
+}
+
+#[test]
+fn valid_file_is_accepted() {
+    let (_dir, path, output) = config_check(
+        "# mcp-v8 test configuration\n\
+         [limits]\n\
+         heap_memory_max_mb = 64\n\
+         execution_timeout_secs = 10\n",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "rejected a valid file: {stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("ok: {}", path.display())),
+        "{stdout}"
+    );
+}

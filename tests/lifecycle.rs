@@ -1,0 +1,78 @@
+//! Ending executions from outside: cancellation, and a worker process dying.
+
+mod common;
+
+use common::{Server, error_of};
+use serde_json::json;
+
+/// Runs forever; the long timeout keeps the limit out of these tests.
+fn endless() -> serde_json::Value {
+    json!({ "code": "while(true){}", "execution_timeout_secs": 60 })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_running_execution() {
+    let server = Server::start().await;
+    let id = server.start_js_with(endless()).await;
+    server.wait_status(&id, "running").await;
+
+    let cancelled = server.cancel(&id).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(cancelled["execution_id"], id.as_str());
+    assert!(cancelled["completed_at"].is_string(), "{cancelled}");
+    assert_eq!(server.get(&id).await["status"], "cancelled");
+
+    // Cancelling again changes nothing.
+    assert_eq!(server.cancel(&id).await["status"], "cancelled");
+    assert_eq!(server.eval("1+1").await, "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_queued_execution() {
+    let server = Server::start_with(&["--max-concurrent-executions", "1"]).await;
+    let running = server.start_js_with(endless()).await;
+    server.wait_status(&running, "running").await;
+
+    let response = server
+        .call("run_js", json!({ "code": "console.log('ran'); 1" }))
+        .await;
+    assert_eq!(response["status"], "queued", "{response}");
+    let queued = common::execution_id(&response);
+
+    let cancelled = server.cancel(&queued).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(server.get(&running).await["status"], "running");
+
+    let cancelled = server.cancel(&running).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+
+    // The cancelled queued execution never ran, even once a worker was free.
+    assert_eq!(server.eval("2+2").await, "4");
+    let record = server.get(&queued).await;
+    assert_eq!(record["status"], "cancelled", "{record}");
+    assert!(record.get("result").is_none(), "{record}");
+    assert_eq!(server.output(&queued).await, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_worker_fails_its_execution_and_is_replaced() {
+    let server = Server::start_with(&["--max-concurrent-executions", "1"]).await;
+    let id = server.start_js_with(endless()).await;
+    server.wait_status(&id, "running").await;
+
+    let workers = common::poll_until("a worker process", || {
+        let pids = server.worker_pids();
+        (!pids.is_empty()).then_some(pids)
+    })
+    .await;
+    for pid in workers {
+        common::kill_hard(pid);
+    }
+
+    let record = server.wait_final(&id).await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(error_of(&record).contains("worker"), "{record}");
+
+    assert_eq!(server.eval("1+1").await, "2");
+    assert_eq!(server.eval("'again'").await, "again");
+}

@@ -1,0 +1,100 @@
+//! Resource limits: each runaway execution ends on its own, with a clear
+//! error, and the server goes on serving the next one.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Server, error_of};
+use serde_json::json;
+
+/// Proves the server is healthy after a runaway execution.
+async fn assert_still_serves(server: &Server) {
+    assert_eq!(server.eval("1+1").await, "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_times_out() {
+    let server = Server::start().await;
+    let started = Instant::now();
+    let record = server
+        .run_and_wait_with(json!({ "code": "while(true){}", "execution_timeout_secs": 2 }))
+        .await;
+    let elapsed = started.elapsed();
+
+    assert_eq!(record["status"], "timed_out", "{record}");
+    assert!(
+        elapsed < Duration::from_secs(6),
+        "timing out a 2 s limit took {elapsed:?}"
+    );
+    let duration_ms = record["duration_ms"].as_u64().expect("duration_ms");
+    assert!(duration_ms >= 1_900, "stopped before the limit: {record}");
+    assert!(record.get("result").is_none(), "{record}");
+
+    assert_still_serves(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heap_exhaustion_fails_the_execution_not_the_server() {
+    let server = Server::start_with(&["--heap-memory-max", "8"]).await;
+    let record = server
+        .run_and_wait("const a = []; while (true) a.push(new Array(100000).fill(1))")
+        .await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(error_of(&record).contains("heap limit"), "{record}");
+
+    assert_still_serves(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn array_buffer_exhaustion_fails_the_execution_not_the_server() {
+    let server = Server::start_with(&["--heap-memory-max", "8"]).await;
+    let record = server
+        .run_and_wait("const bufs = []; while (true) bufs.push(new ArrayBuffer(1 << 20))")
+        .await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(record.get("result").is_none(), "{record}");
+
+    assert_still_serves(&server).await;
+}
+
+#[tokio::test]
+async fn stack_overflow_fails_the_execution() {
+    let server = Server::start().await;
+    let record = server.run_and_wait("function f(){ return f() } f()").await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(
+        error_of(&record).contains("maximum call stack size exceeded"),
+        "{record}"
+    );
+
+    assert_still_serves(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queue_answers_busy() {
+    let server = Server::start_with(&[
+        "--max-concurrent-executions",
+        "1",
+        "--max-queued-executions",
+        "1",
+    ])
+    .await;
+    let endless = json!({ "code": "while(true){}", "execution_timeout_secs": 60 });
+
+    let running = server.start_js_with(endless.clone()).await;
+    server.wait_status(&running, "running").await;
+    let queued = server.start_js_with(endless.clone()).await;
+    assert_eq!(server.get(&queued).await["status"], "queued");
+
+    let message = server.call_err("run_js", endless).await;
+    assert!(message.contains("busy"), "{message}");
+    assert_eq!(
+        server.list().await.len(),
+        2,
+        "the refused call left a record"
+    );
+
+    server.cancel(&queued).await;
+    server.cancel(&running).await;
+}

@@ -1,0 +1,142 @@
+//! What an execution evaluates to: result encoding, TypeScript, errors, and
+//! the asynchronous end of an execution (promises, timers).
+
+mod common;
+
+use common::{Server, error_of};
+
+#[tokio::test]
+async fn results_are_encoded_by_type() {
+    let server = Server::start().await;
+    let cases = [
+        ("1 + 1", "2"),
+        ("var x = 1; x;", "1"),
+        ("'hello'", "hello"),
+        ("({a:1})", r#"{"a":1}"#),
+        ("undefined", "undefined"),
+        ("[1,2]", "[1,2]"),
+        ("null", "null"),
+        ("10n", "10n"),
+    ];
+    for (code, expected) in cases {
+        assert_eq!(server.eval(code).await, expected, "result of {code:?}");
+    }
+}
+
+#[tokio::test]
+async fn typescript_annotations_and_interfaces_are_stripped() {
+    let server = Server::start().await;
+    let result = server
+        .eval("const n: number = 41; interface A { x: number }; n + 1")
+        .await;
+    assert_eq!(result, "42");
+}
+
+#[tokio::test]
+async fn typescript_enums_work() {
+    let server = Server::start().await;
+    let result = server
+        .eval("enum Color { Red, Green = 5, Blue }\n`${Color.Blue} ${Color[5]}`")
+        .await;
+    assert_eq!(result, "6 Green");
+}
+
+#[tokio::test]
+async fn javascript_syntax_error_names_the_line() {
+    let server = Server::start().await;
+    let record = server.run_and_wait("let a = 1;\nlet = ;").await;
+    assert_eq!(record["status"], "failed", "{record}");
+    let error = error_of(&record);
+    assert!(
+        error.contains("2:") || error.contains("line 2"),
+        "no line number in {error:?}"
+    );
+}
+
+#[tokio::test]
+async fn typescript_syntax_error_names_the_line() {
+    let server = Server::start().await;
+    let record = server
+        .run_and_wait("const a: number = 1;\nconst b: = 2;")
+        .await;
+    assert_eq!(record["status"], "failed", "{record}");
+    let error = error_of(&record);
+    assert!(
+        error.contains("2:") || error.contains("line 2"),
+        "no line number in {error:?}"
+    );
+}
+
+#[tokio::test]
+async fn thrown_error_carries_message_stack_and_line() {
+    let server = Server::start().await;
+    let record = server
+        .run_and_wait("function boom(){ throw new Error('kaboom') }\nboom()")
+        .await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(record.get("result").is_none(), "{record}");
+    let error = error_of(&record);
+    assert!(error.contains("kaboom"), "{error:?}");
+    assert!(error.contains("at boom"), "no stack frame in {error:?}");
+    assert!(error.contains(":1:"), "no line number in {error:?}");
+}
+
+#[tokio::test]
+async fn top_level_await_on_a_timer() {
+    let server = Server::start().await;
+    let result = server
+        .eval("await new Promise(r => setTimeout(r, 50)); 'done'")
+        .await;
+    assert_eq!(result, "done");
+}
+
+#[tokio::test]
+async fn promise_result_is_awaited() {
+    let server = Server::start().await;
+    assert_eq!(server.eval("Promise.resolve(7)").await, "7");
+}
+
+#[tokio::test]
+async fn execution_ends_when_pending_timers_have_run() {
+    let server = Server::start().await;
+    let record = server
+        .run_and_wait("setTimeout(() => console.log('late'), 30); 'early'")
+        .await;
+    assert_eq!(record["status"], "completed", "{record}");
+    assert_eq!(record["result"], "early");
+
+    let id = common::execution_id(&record);
+    assert_eq!(server.output_lines(&id).await, ["late"]);
+}
+
+#[tokio::test]
+async fn cleared_interval_lets_the_execution_end() {
+    let server = Server::start().await;
+    let code = "\
+let ticks = 0;
+const timer = setInterval(() => {
+  ticks++;
+  console.log('tick ' + ticks);
+  if (ticks === 3) clearInterval(timer);
+}, 10);
+'started'";
+    let record = server.run_and_wait(code).await;
+    assert_eq!(record["status"], "completed", "{record}");
+    assert_eq!(record["result"], "started");
+
+    let id = common::execution_id(&record);
+    assert_eq!(
+        server.output_lines(&id).await,
+        ["tick 1", "tick 2", "tick 3"]
+    );
+}
+
+#[tokio::test]
+async fn rejected_promise_fails_the_execution() {
+    let server = Server::start().await;
+    let record = server
+        .run_and_wait("Promise.reject(new Error('nope'))")
+        .await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(error_of(&record).contains("nope"), "{record}");
+}
