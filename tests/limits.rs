@@ -80,7 +80,7 @@ async fn full_queue_answers_busy() {
         "1",
     ])
     .await;
-    let endless = json!({ "code": "while(true){}", "execution_timeout_secs": 60 });
+    let endless = json!({ "code": "while(true){}", "execution_timeout_secs": 30 });
 
     let running = server.start_js_with(endless.clone()).await;
     server.wait_status(&running, "running").await;

@@ -27,8 +27,11 @@ impl ConsoleLevel {
     }
 }
 
+/// Receives each console line of the running execution.
+pub type ConsoleFn = dyn FnMut(ConsoleLevel, &str);
+
 /// Where one execution's console lines go. Put into the `OpState` per execution.
-pub struct ConsoleSink(pub Box<dyn FnMut(ConsoleLevel, &str)>);
+pub struct ConsoleSink(pub Box<ConsoleFn>);
 
 #[op2(fast)]
 pub fn op_mcp_console(state: &mut OpState, #[smi] level: u32, #[string] text: &str) {

@@ -116,7 +116,7 @@ impl Engine {
         let (budget, allocator) = ArrayBufferBudget::allocator(heap_limit);
         let loader = Rc::new(Loader::default());
         loader.add_source_map(MAIN_FILE, source.source_map.clone());
-        let mut runtime = JsRuntime::new(RuntimeOptions {
+        let created = JsRuntime::try_new(RuntimeOptions {
             startup_snapshot: Some(self.snapshot),
             extensions: vec![mcp_v8_runtime::init()],
             module_loader: Some(loader),
@@ -127,6 +127,14 @@ impl Engine {
             ),
             ..Default::default()
         });
+        let mut runtime = match created {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                return Outcome::Failed {
+                    error: format!("could not create the V8 isolate: {error}"),
+                };
+            }
+        };
         runtime.op_state().borrow_mut().put(console);
         hide_internals(&mut runtime);
 

@@ -73,3 +73,27 @@ pub const LIST_EXECUTIONS: &str = "\
 List the executions the server holds, oldest first, including those from before a server \
 restart: execution_id, status, started_at and completed_at (RFC 3339, UTC). Use get_execution \
 for an execution's result or error, and get_execution_output for its console output.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::output::{
+        DEFAULT_BYTE_LIMIT, DEFAULT_LINE_LIMIT, MAX_BYTE_LIMIT, MAX_LINE_LIMIT,
+    };
+    use crate::tools::MAX_WAIT_MS;
+
+    /// The numbers are written out for the model; this keeps them equal to
+    /// the limits the code enforces.
+    #[test]
+    fn descriptions_state_the_enforced_limits() {
+        for limit in [
+            DEFAULT_LINE_LIMIT,
+            MAX_LINE_LIMIT,
+            DEFAULT_BYTE_LIMIT,
+            MAX_BYTE_LIMIT,
+        ] {
+            assert!(GET_EXECUTION_OUTPUT.contains(&limit.to_string()), "{limit}");
+        }
+        assert!(RUN_JS.contains(&MAX_WAIT_MS.to_string()));
+    }
+}

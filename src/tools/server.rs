@@ -43,12 +43,6 @@ impl McpV8 {
         }
     }
 
-    /// The executor the tools drive, for callers that also need it directly
-    /// (e.g. to shut it down after the transport ends).
-    pub fn executor(&self) -> &Executor {
-        &self.executor
-    }
-
     #[tool(
         name = "run_js",
         title = "Run JavaScript/TypeScript",

@@ -12,9 +12,9 @@
   //
   // `globalThis.Deno` itself cannot be deleted here: deno_core reads
   // `Deno.core` from the global every time it creates a runtime from the
-  // snapshot (and panics if it is missing). It is removed per runtime by the
-  // lockdown hook at the end of this file instead. `__bootstrap` is not
-  // needed after this point.
+  // snapshot (and panics if it is missing). The engine deletes it from each
+  // runtime right after creating it (`hide_internals` in engine/mod.rs).
+  // `__bootstrap` is not needed after this point.
   const core = globalThis.Deno.core;
   const opConsole = core.ops.op_mcp_console;
   const coreCreateTimer = core.createTimer;
@@ -199,7 +199,7 @@
   const kBreakLength = 80;
   const kCompact = 3;
   const kDefaultDepth = 2;
-  const kHoleScanLimit = 10000;
+  const kHoleScanBudget = 1000000;
   const kExtraKeysLengthLimit = 10000;
   const identifierPattern = /^[a-zA-Z_][a-zA-Z_0-9]*$/;
   const arrayIndexPattern = /^(?:0|[1-9][0-9]*)$/;
@@ -332,10 +332,6 @@
     }
   }
 
-  function typedArrayName(value) {
-    return TypedArrayPrototypeGetTag(value);
-  }
-
   // instanceof without Symbol.hasInstance, which user code could override.
   function inheritsFrom(value, proto) {
     let current = ObjectGetPrototypeOf(value);
@@ -441,7 +437,7 @@
       return shape;
     }
 
-    const typedName = typedArrayName(value);
+    const typedName = TypedArrayPrototypeGetTag(value);
     if (typedName !== undefined) {
       const length = TypedArrayPrototypeGetLength(value);
       shape.open = `${getPrefix(constructor, tag, typedName, `(${length})`)}[`;
@@ -554,19 +550,24 @@
     return `${name}: ${text}`;
   }
 
-  // First own index >= from, or `length`. Scans directly for short gaps and
-  // falls back to the key list for very sparse arrays.
-  function nextOwnIndex(array, from, length) {
-    const scanEnd = MathMin(length, from + kHoleScanLimit);
+  // First own index >= from, or `length`. Gaps are scanned index by index
+  // within a budget per array; past it (very sparse arrays) the key list is
+  // used instead, which is cheap exactly when the array is sparse.
+  function nextOwnIndex(array, from, length, scan) {
+    const scanEnd = MathMin(length, from + scan.budget);
     for (let i = from; i < scanEnd; i++) {
-      if (ObjectPrototypeHasOwnProperty(array, i)) return i;
+      if (ObjectPrototypeHasOwnProperty(array, i)) {
+        scan.budget -= i - from;
+        return i;
+      }
     }
+    scan.budget -= scanEnd - from;
     if (scanEnd === length) return length;
-    const keys = ObjectKeys(array);
+    if (scan.keys === undefined) scan.keys = ObjectKeys(array);
     let next = length;
-    for (let i = 0; i < keys.length; i++) {
-      if (!isArrayIndexKey(keys[i])) continue;
-      const index = +keys[i];
+    for (let i = 0; i < scan.keys.length; i++) {
+      if (!isArrayIndexKey(scan.keys[i])) continue;
+      const index = +scan.keys[i];
       if (index >= from && index < next) next = index;
     }
     return next;
@@ -576,6 +577,7 @@
     const length = array.length;
     const output = [];
     let numeric = true;
+    const scan = { budget: kHoleScanBudget, keys: undefined };
     let i = 0;
     while (i < length && output.length < kMaxArrayItems) {
       if (ObjectPrototypeHasOwnProperty(array, i)) {
@@ -586,7 +588,7 @@
         i++;
         continue;
       }
-      const next = nextOwnIndex(array, i, length);
+      const next = nextOwnIndex(array, i, length, scan);
       push(output, `<${plural(next - i, "empty item")}>`);
       numeric = false;
       i = next;
@@ -1005,49 +1007,45 @@
     return join(lines, "\n");
   }
 
-  // Columns: "(index)", the union of the rows' keys, and "Values" for rows
-  // that are primitives.
+  // Columns: "(index)", the rows' own keys (or the given `properties`), and
+  // "Values" when some rows are primitives. Cells are inspected at depth 0.
   function buildTable(data, properties) {
     const cell = (value) => inspect(value, { depth: 0, breakLength: Infinity });
+    const isRecord = (row) => row !== null && typeof row === "object";
     const indexKeys = ObjectKeys(data);
-    const fixedColumns = ArrayIsArray(properties);
+    const rows = [];
     const columns = [];
-    if (fixedColumns) {
+    if (ArrayIsArray(properties)) {
       for (let i = 0; i < properties.length; i++) push(columns, `${properties[i]}`);
     }
-    const records = [];
     let hasValues = false;
     for (let r = 0; r < indexKeys.length; r++) {
       const row = data[indexKeys[r]];
-      const record = { index: indexKeys[r], fields: new Map(), value: undefined, primitive: false };
-      if (row !== null && typeof row === "object") {
+      push(rows, row);
+      if (!isRecord(row)) {
+        hasValues = true;
+      } else if (!ArrayIsArray(properties)) {
         const keys = ObjectKeys(row);
         for (let k = 0; k < keys.length; k++) {
-          if (!fixedColumns && !includes(columns, keys[k])) push(columns, keys[k]);
-          MapPrototypeSet(record.fields, keys[k], cell(row[keys[k]]));
+          if (!includes(columns, keys[k])) push(columns, keys[k]);
         }
-      } else {
-        record.primitive = true;
-        record.value = cell(row);
-        hasValues = true;
       }
-      push(records, record);
     }
     const head = ["(index)"];
     for (let c = 0; c < columns.length; c++) push(head, columns[c]);
     if (hasValues) push(head, "Values");
-    const rows = [];
-    for (let r = 0; r < records.length; r++) {
-      const record = records[r];
-      const cells = [record.index];
+    const body = [];
+    for (let r = 0; r < rows.length; r++) {
+      const row = rows[r];
+      const cells = [indexKeys[r]];
       for (let c = 0; c < columns.length; c++) {
-        const value = MapPrototypeGet(record.fields, columns[c]);
-        push(cells, value === undefined ? "" : value);
+        const present = isRecord(row) && ObjectPrototypeHasOwnProperty(row, columns[c]);
+        push(cells, present ? cell(row[columns[c]]) : "");
       }
-      if (hasValues) push(cells, record.primitive ? record.value : "");
-      push(rows, cells);
+      if (hasValues) push(cells, isRecord(row) ? "" : cell(row));
+      push(body, cells);
     }
-    return renderTable(head, rows);
+    return renderTable(head, body);
   }
 
   const consoleObject = {
@@ -1119,16 +1117,15 @@
     },
   };
 
-  function defineHidden(name, value) {
-    ObjectDefineProperty(globalThis, name, { value, writable: true, enumerable: false, configurable: true });
-  }
+  // console is a non-enumerable namespace on the global, as in browsers.
+  ObjectDefineProperty(globalThis, "console", {
+    value: consoleObject, writable: true, enumerable: false, configurable: true,
+  });
 
   // Web APIs like setTimeout are enumerable on the global in browsers and Node.
   function defineWebGlobal(name, value) {
     ObjectDefineProperty(globalThis, name, { value, writable: true, enumerable: true, configurable: true });
   }
-
-  defineHidden("console", consoleObject);
 
   // --- Timers ---------------------------------------------------------------
   // deno_core's timer objects stay private; user code sees integer ids.
@@ -1233,6 +1230,20 @@
   // --- Result encoder -------------------------------------------------------
   // Called by Rust on the execution's final value. Strings pass through, JSON
   // for plain data, inspect() for everything JSON cannot express.
+  // JSON.stringify renders these as "{}" or drops their content, which would
+  // tell the agent nothing about its result; inspect describes them.
+  function isOpaqueToJson(value) {
+    return TypedArrayPrototypeGetTag(value) !== undefined ||
+      passes(MapPrototypeGetSize, value) ||
+      passes(SetPrototypeGetSize, value) ||
+      passes(ArrayBufferPrototypeGetByteLength, value) ||
+      passes((v) => WeakMapPrototypeHas(v, {}), value) ||
+      passes((v) => WeakSetPrototypeHas(v, {}), value) ||
+      (value !== RegExpPrototype && passes(RegExpPrototypeGetSource, value)) ||
+      isError(value) ||
+      isPromise(value);
+  }
+
   function encode(value) {
     switch (typeof value) {
       case "string": return value;
@@ -1244,6 +1255,7 @@
       case "function": return inspect(value);
     }
     if (value === null) return "null";
+    if (isOpaqueToJson(value)) return inspect(value, { depth: 4 });
     let json;
     try {
       json = JSONStringify(value);
@@ -1259,21 +1271,4 @@
 
   defineLocked(SymbolFor("mcp-v8.encode"), encode);
   defineLocked(SymbolFor("mcp-v8.inspect"), inspect);
-
-  // --- Lockdown hook ----------------------------------------------------------
-  // Rust calls this once on every runtime created from the snapshot, before
-  // user code runs: it removes `Deno` (and with it every op) from the global,
-  // then removes itself. See "Capture deno_core" for why this is not done at
-  // snapshot time.
-  const lockdownKey = SymbolFor("mcp-v8.lockdown");
-  ObjectDefineProperty(globalThis, lockdownKey, {
-    value: function lockdown() {
-      delete globalThis.Deno;
-      delete globalThis.__bootstrap;
-      delete globalThis[lockdownKey];
-    },
-    writable: false,
-    enumerable: false,
-    configurable: true,
-  });
 })();
