@@ -54,7 +54,9 @@ pub struct RunRequest {
 /// The durable record of one execution, as `get_execution` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExecutionRecord {
+    /// The id `run_js` returned.
     pub execution_id: String,
+    /// queued, running, completed, failed, cancelled or timed_out.
     pub status: ExecutionStatus,
     /// The encoded value of the last expression statement (completed executions only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,6 +66,7 @@ pub struct ExecutionRecord {
     pub error: Option<String>,
     /// When the server accepted the execution (RFC 3339, UTC).
     pub started_at: DateTime<Utc>,
+    /// When the execution reached its final status (RFC 3339, UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<DateTime<Utc>>,
     /// Milliseconds from `started_at` to `completed_at`, or to now while in flight.
@@ -73,9 +76,13 @@ pub struct ExecutionRecord {
 /// One row of `list_executions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExecutionSummary {
+    /// The id `run_js` returned.
     pub execution_id: String,
+    /// queued, running, completed, failed, cancelled or timed_out.
     pub status: ExecutionStatus,
+    /// When the server accepted the execution (RFC 3339, UTC).
     pub started_at: DateTime<Utc>,
+    /// When the execution reached its final status (RFC 3339, UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<DateTime<Utc>>,
 }
@@ -99,16 +106,28 @@ pub struct OutputQuery {
 /// complete lines before `start_byte`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OutputPage {
+    /// The execution this output belongs to.
     pub execution_id: String,
+    /// The selected output: whole lines, each ending in a newline, in line mode.
     pub data: String,
+    /// 0-based index of the first line in `data`.
     pub start_line: u64,
+    /// Index just past the last line in `data` (exclusive).
     pub end_line: u64,
+    /// Where the next page starts in line mode (equals `end_line`).
     pub next_line_offset: u64,
+    /// Lines in the whole output so far.
     pub total_lines: u64,
+    /// 0-based byte offset of `data` in the whole output.
     pub start_byte: u64,
+    /// Byte offset just past `data` (exclusive).
     pub end_byte: u64,
+    /// Where the next page starts in byte mode (equals `end_byte`).
     pub next_byte_offset: u64,
+    /// Bytes in the whole output so far.
     pub total_bytes: u64,
+    /// True when output exists beyond this page.
     pub has_more: bool,
+    /// The execution's status when the page was read; output may still grow while it is running.
     pub status: ExecutionStatus,
 }

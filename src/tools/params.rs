@@ -135,6 +135,34 @@ mod tests {
         assert!(error.message().contains("40000"), "{error}");
     }
 
+    fn field_description(schema: schemars::Schema, field: &str) -> String {
+        schema.as_value()["properties"][field]["description"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field} has no description"))
+            .to_owned()
+    }
+
+    /// The numbers are written out for the model; this keeps them equal to
+    /// the limits the code enforces.
+    #[test]
+    fn descriptions_state_the_enforced_limits() {
+        use crate::executor::output::{
+            DEFAULT_BYTE_LIMIT, DEFAULT_LINE_LIMIT, MAX_BYTE_LIMIT, MAX_LINE_LIMIT,
+        };
+
+        let output = || schemars::schema_for!(GetExecutionOutputParams);
+        let line_limit = field_description(output(), "line_limit");
+        for limit in [DEFAULT_LINE_LIMIT, MAX_LINE_LIMIT] {
+            assert!(line_limit.contains(&limit.to_string()), "{line_limit}");
+        }
+        let byte_limit = field_description(output(), "byte_limit");
+        for limit in [DEFAULT_BYTE_LIMIT, MAX_BYTE_LIMIT] {
+            assert!(byte_limit.contains(&limit.to_string()), "{byte_limit}");
+        }
+        let wait_ms = field_description(schemars::schema_for!(RunJsParams), "wait_ms");
+        assert!(wait_ms.contains(&MAX_WAIT_MS.to_string()), "{wait_ms}");
+    }
+
     #[test]
     fn unknown_parameters_are_rejected() {
         let parsed = serde_json::from_value::<RunJsParams>(serde_json::json!({
