@@ -9,6 +9,9 @@
 //! - [`engine`]: one fresh V8 isolate per execution (deno_core), with limits,
 //!   console capture and TypeScript stripping.
 //!
+//! [`storage`] (heap snapshot stores) and [`sessions`] (session logs and heap
+//! tags) are handed to the executor and tools at start-up; they never call up.
+//!
 //! [`config`] holds the one typed configuration every layer is built from.
 //! See `ARCHITECTURE.md` for the map and the invariants.
 
@@ -16,5 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod executor;
+pub mod sessions;
+pub mod storage;
 pub mod tools;
 pub mod transport;

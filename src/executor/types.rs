@@ -3,6 +3,8 @@
 //! These types cross the tool layer and are persisted in the record journal, so
 //! their serde names are part of the wire format and of the on-disk format.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -49,6 +51,13 @@ pub struct RunRequest {
     pub code: String,
     pub heap_memory_max_mb: Option<u32>,
     pub execution_timeout_secs: Option<u64>,
+    /// Resume from this heap snapshot (64 lowercase hex, SHA-256); `None` starts
+    /// fresh, or from the session's latest heap when `session` is given.
+    pub heap: Option<String>,
+    /// Append this execution to the named session's log.
+    pub session: Option<String>,
+    /// Tags to set on the heap snapshot this execution produces.
+    pub tags: Option<BTreeMap<String, String>>,
 }
 
 /// The durable record of one execution, as `get_execution` reports it.
@@ -64,6 +73,16 @@ pub struct ExecutionRecord {
     /// What went wrong (failed, cancelled and timed-out executions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// SHA-256 (64 lowercase hex) naming the heap snapshot this execution left
+    /// behind; pass it as `heap` to continue from this state. Stateful mode only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap: Option<String>,
+    /// Size of that snapshot as stored (compressed), in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap_size_bytes: Option<u64>,
+    /// The session this execution was logged to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
     /// When the server accepted the execution (RFC 3339, UTC).
     pub started_at: DateTime<Utc>,
     /// When the execution reached its final status (RFC 3339, UTC).

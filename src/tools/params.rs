@@ -59,6 +59,7 @@ impl RunJsParams {
             code: self.code,
             heap_memory_max_mb: self.heap_memory_max_mb,
             execution_timeout_secs: self.execution_timeout_secs,
+            ..RunRequest::default()
         }
     }
 }

@@ -4,6 +4,8 @@
 //! until its peer goes away; building the executor and shutting it down is the
 //! caller's (`main.rs`) job, so that every transport ends the same way.
 
+pub mod api;
+pub mod http;
 mod stdio;
 
 pub use stdio::serve_stdio;

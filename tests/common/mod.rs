@@ -9,6 +9,8 @@
 // Each test crate compiles this module and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,1 @@
+//! Named sessions (execution logs) and heap tags, kept in sled.

@@ -1,0 +1,1 @@
+//! Heap snapshot stores: content-addressed, immutable objects named by SHA-256.

@@ -1,0 +1,1 @@
+//! The plain HTTP API under `/api`, health endpoints and the OpenAPI document.

@@ -1,0 +1,1 @@
+//! MCP over HTTP: Streamable HTTP at `/mcp`, legacy SSE at `/sse` + `/message`.

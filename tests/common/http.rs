@@ -1,0 +1,99 @@
+//! Harness for the HTTP black-box tests: start the real binary listening on an
+//! ephemeral port and find out which one from its start-up line.
+//!
+//! The server prints `mcp-v8 listening on http://ADDR` (once per listener) to
+//! stderr when it is ready to accept connections; `--http-port 0` or
+//! `--sse-port 0` asks the OS for a free port, so tests never collide.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::{BIN, DEADLINE};
+
+/// The line prefix the server prints for every listener once it accepts.
+pub const LISTENING: &str = "mcp-v8 listening on http://";
+
+/// A running `mcp-v8` serving HTTP, killed when dropped.
+pub struct HttpServer {
+    pub child: Child,
+    /// Where the server listens, e.g. `127.0.0.1:43121`.
+    pub addr: SocketAddr,
+    /// `http://ADDR`, for building URLs.
+    pub base: String,
+    pub state_dir: PathBuf,
+    /// Everything the server printed to stderr after the listening line.
+    pub stderr: tokio::sync::mpsc::UnboundedReceiver<String>,
+    _owned_state: Option<TempDir>,
+}
+
+impl HttpServer {
+    /// `mcp-v8 --state-dir TMP --http-port 0 ARGS…`.
+    pub async fn start(args: &[&str]) -> Self {
+        Self::start_with(&["--http-port", "0"], args, &[], None).await
+    }
+
+    /// `mcp-v8 --state-dir DIR PORT_ARGS… ARGS…` with extra environment.
+    pub async fn start_with(
+        port_args: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+        state_dir: Option<PathBuf>,
+    ) -> Self {
+        let (state_dir, owned_state) = match state_dir {
+            Some(dir) => (dir, None),
+            None => {
+                let temp = tempfile::tempdir().expect("create a temporary state directory");
+                (temp.path().to_path_buf(), Some(temp))
+            }
+        };
+        let mut child = Command::new(BIN)
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .args(port_args)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the mcp-v8 server");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = tokio::time::timeout(DEADLINE, async {
+            while let Some(line) = lines.next_line().await.expect("read server stderr") {
+                if let Some(rest) = line.split(LISTENING).nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or(rest);
+                    return addr.parse::<SocketAddr>().expect("listening address");
+                }
+            }
+            panic!("the server exited before it listened");
+        })
+        .await
+        .expect("the server did not start listening in time");
+        // Keep draining stderr so the server never blocks on a full pipe.
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = sender.send(line);
+            }
+        });
+        Self {
+            child,
+            addr,
+            base: format!("http://{addr}"),
+            state_dir,
+            stderr: receiver,
+            _owned_state: owned_state,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
