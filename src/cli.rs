@@ -12,9 +12,9 @@ use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
-    self, ClusterConfig, Config, ConfigError, ExecutionsConfig, FetchConfig, LimitsConfig,
-    ModulesConfig, PolicyConfig, ServerConfig, SessionsConfig, StorageConfig, TelemetryConfig,
-    TransportConfig, WasmConfig, WasmModule,
+    self, AuthConfig, ClusterConfig, Config, ConfigError, ExecutionsConfig, FetchConfig,
+    LimitsConfig, ModulesConfig, PolicyConfig, ServerConfig, SessionsConfig, StorageConfig,
+    TelemetryConfig, TransportConfig, WasmConfig, WasmModule,
 };
 
 /// A V8 JavaScript/TypeScript runtime for AI agents, served over MCP.
@@ -110,6 +110,8 @@ pub struct Overrides {
     pub server: ServerFlags,
     #[command(flatten, next_help_heading = "Transport")]
     pub transport: TransportFlags,
+    #[command(flatten, next_help_heading = "Authentication (HTTP/SSE)")]
+    pub auth: AuthFlags,
     #[command(flatten, next_help_heading = "Limits")]
     pub limits: LimitsFlags,
     #[command(flatten, next_help_heading = "Execution records")]
@@ -137,6 +139,7 @@ impl Overrides {
     pub fn apply(&self, config: &mut Config) {
         self.server.apply(&mut config.server);
         self.transport.apply(&mut config.transport);
+        self.auth.apply(&mut config.auth);
         self.limits.apply(&mut config.limits);
         self.executions.apply(&mut config.executions);
         self.storage.apply(&mut config.storage);
@@ -200,6 +203,28 @@ pub struct TransportFlags {
     /// Address the HTTP/SSE listener binds to [transport.bind]
     #[arg(long, env = "MCP_V8_BIND", value_name = "ADDR")]
     pub bind: Option<String>,
+    /// Allowed Host values, comma-separated; * allows all [transport.allowed_hosts]
+    #[arg(
+        long,
+        env = "MCP_V8_ALLOWED_HOSTS",
+        value_name = "HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Allowed Origin values, comma-separated; * allows all [transport.allowed_origins]
+    #[arg(
+        long,
+        env = "MCP_V8_ALLOWED_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+    /// Largest accepted HTTP request body [transport.max_body_bytes]
+    #[arg(long, env = "MCP_V8_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Seconds between SSE keep-alive comments [transport.sse_keep_alive_secs]
+    #[arg(long, env = "MCP_V8_SSE_KEEP_ALIVE_SECS", value_name = "SECS")]
+    pub sse_keep_alive_secs: Option<u64>,
 }
 
 impl TransportFlags {
@@ -207,6 +232,64 @@ impl TransportFlags {
         set_some(&mut transport.http_port, &self.http_port);
         set_some(&mut transport.sse_port, &self.sse_port);
         set(&mut transport.bind, &self.bind);
+        set_list(&mut transport.allowed_hosts, &self.allowed_hosts);
+        set_list(&mut transport.allowed_origins, &self.allowed_origins);
+        set(&mut transport.max_body_bytes, &self.max_body_bytes);
+        set(
+            &mut transport.sse_keep_alive_secs,
+            &self.sse_keep_alive_secs,
+        );
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Args)]
+pub struct AuthFlags {
+    /// Static bearer tokens, comma-separated [auth.tokens]
+    #[arg(
+        long,
+        env = "MCP_V8_AUTH_TOKENS",
+        value_name = "TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub auth_tokens: Vec<String>,
+    /// File of static bearer tokens, one per line [auth.tokens_file]
+    #[arg(long, env = "MCP_V8_AUTH_TOKENS_FILE", value_name = "FILE")]
+    pub auth_tokens_file: Option<PathBuf>,
+    /// JWKS URL for verifying bearer JWTs [auth.jwks_url]
+    #[arg(long, env = "MCP_V8_AUTH_JWKS_URL", value_name = "URL")]
+    pub auth_jwks_url: Option<String>,
+    /// Required JWT issuer [auth.issuer]
+    #[arg(long, env = "MCP_V8_AUTH_ISSUER", value_name = "ISS")]
+    pub auth_issuer: Option<String>,
+    /// Required JWT audience [auth.audience]
+    #[arg(long, env = "MCP_V8_AUTH_AUDIENCE", value_name = "AUD")]
+    pub auth_audience: Option<String>,
+    /// Authorization servers to advertise, comma-separated [auth.authorization_servers]
+    #[arg(
+        long,
+        env = "MCP_V8_AUTH_AUTHORIZATION_SERVERS",
+        value_name = "URLS",
+        value_delimiter = ','
+    )]
+    pub auth_authorization_servers: Vec<String>,
+    /// This server's resource identifier in the metadata [auth.resource]
+    #[arg(long, env = "MCP_V8_AUTH_RESOURCE", value_name = "URL")]
+    pub auth_resource: Option<String>,
+}
+
+impl AuthFlags {
+    fn apply(&self, auth: &mut AuthConfig) {
+        set_list(&mut auth.tokens, &self.auth_tokens);
+        set_some(&mut auth.tokens_file, &self.auth_tokens_file);
+        set_some(&mut auth.jwks_url, &self.auth_jwks_url);
+        set_some(&mut auth.issuer, &self.auth_issuer);
+        set_some(&mut auth.audience, &self.auth_audience);
+        set_list(
+            &mut auth.authorization_servers,
+            &self.auth_authorization_servers,
+        );
+        set_some(&mut auth.resource, &self.auth_resource);
     }
 }
 
@@ -330,14 +413,14 @@ impl StorageFlags {
         set_some(&mut storage.s3_endpoint, &self.s3_endpoint);
         set(&mut storage.s3_force_path_style, &self.s3_force_path_style);
         set_some(&mut storage.cache_dir, &self.cache_dir);
-        set_some(&mut storage.cache_max_mb, &self.cache_max_mb);
+        set(&mut storage.cache_max_mb, &self.cache_max_mb);
     }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Args)]
 pub struct SessionsFlags {
-    /// Session database file [sessions.db_path]
-    #[arg(long, env = "MCP_V8_SESSION_DB_PATH", value_name = "FILE")]
+    /// Session database directory [sessions.db_path]
+    #[arg(long, env = "MCP_V8_SESSION_DB_PATH", value_name = "DIR")]
     pub session_db_path: Option<PathBuf>,
 }
 
@@ -676,6 +759,9 @@ mod tests {
     /// Every override set to a non-default value.
     const EVERY_FLAG: &str = "\
         --state-dir=/s --log-level=debug --http-port=1 --sse-port=2 --bind=0.0.0.0 \
+        --allowed-hosts=h --allowed-origins=http://o --max-body-bytes=2048 \
+        --sse-keep-alive-secs=5 --auth-tokens=t --auth-tokens-file=/t --auth-jwks-url=u \
+        --auth-issuer=i --auth-audience=a --auth-authorization-servers=s --auth-resource=r \
         --heap-memory-max=9 --heap-memory-cap=99 --execution-timeout=5 \
         --max-concurrent-executions=3 --max-queued-executions=0 --max-output-bytes=2048 \
         --max-code-bytes=4096 --retain-executions=7 --retain-max-age-secs=60 \

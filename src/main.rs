@@ -1,15 +1,21 @@
 //! `mcp-v8`: parse the command line, build the parts, wire them together.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use clap::Parser;
+use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
 use mcp_v8::cli::{self, Cli, Command};
 use mcp_v8::config::Config;
 use mcp_v8::executor::records::Retention;
 use mcp_v8::executor::{Executor, ExecutorConfig, worker};
+use mcp_v8::sessions::SessionStore;
+use mcp_v8::storage::{self, HeapStore};
 use mcp_v8::tools::McpV8;
 use mcp_v8::transport;
+use mcp_v8::transport::http::HttpServer;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -30,14 +36,80 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Serves MCP on the configured transport until the client leaves (stdio)
+/// or a shutdown signal arrives, then shuts the executor down.
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let executor = Executor::start(executor_config(&config)?).await?;
-    let result = transport::serve_stdio(McpV8::new(executor.clone())).await;
+    // Checked before anything starts, so a bad Host/Origin entry or an
+    // unreadable tokens file fails fast.
+    let http = HttpServer::from_config(&config)?;
+    let heap_store = storage::open(&config.storage)
+        .await
+        .context("opening the heap store")?;
+    // Sessions and tags describe heaps, so they exist only in stateful mode.
+    let sessions = match &heap_store {
+        Some(_) => {
+            let path = config.session_db_path();
+            Some(
+                SessionStore::open(&path)
+                    .with_context(|| format!("opening the session database {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let executor = Executor::start(executor_config(&config, heap_store, sessions.clone())?).await?;
+    let tools = match sessions {
+        Some(sessions) => McpV8::with_state(executor.clone(), sessions),
+        None => McpV8::new(executor.clone()),
+    };
+    let result = match http {
+        Some(http) => {
+            // The plain HTTP API (/api, /healthz, /readyz, /openapi.json), on the same port.
+            // TODO(api): transport::api::router(ApiState::new(executor.clone(), readiness))
+            let api = axum::Router::new();
+            http.serve(tools, api, shutdown_signal())
+                .await
+                .map_err(anyhow::Error::from)
+        }
+        None => tokio::select! {
+            result = transport::serve_stdio(tools) => result,
+            () = shutdown_signal() => Ok(()),
+        },
+    };
     executor.shutdown().await;
     result
 }
 
-fn executor_config(config: &Config) -> anyhow::Result<ExecutorConfig> {
+/// Resolves on SIGTERM or SIGINT (Ctrl-C). If a handler cannot be installed
+/// the server runs on, and stops when its transport ends.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+fn executor_config(
+    config: &Config,
+    heap_store: Option<Arc<dyn HeapStore>>,
+    sessions: Option<SessionStore>,
+) -> anyhow::Result<ExecutorConfig> {
     let limits = &config.limits;
     Ok(ExecutorConfig {
         state_dir: config.state_dir(),
@@ -57,6 +129,8 @@ fn executor_config(config: &Config) -> anyhow::Result<ExecutorConfig> {
                 .retain_max_age_secs
                 .map(std::time::Duration::from_secs),
         },
+        heap_store,
+        sessions,
     })
 }
 

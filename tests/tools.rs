@@ -15,9 +15,10 @@ const TOOLS: [&str; 5] = [
     "list_executions",
 ];
 
+/// A stateful server adds the session and tag tools (see `tests/sessions.rs`).
 #[tokio::test]
 async fn lists_exactly_the_five_tools_with_output_schemas() {
-    let server = Server::start().await;
+    let server = Server::start_with(&["--stateless"]).await;
     let tools = server.client().list_all_tools().await.expect("tools/list");
 
     let names: BTreeSet<&str> = tools.iter().map(|tool| tool.name.as_ref()).collect();
@@ -88,7 +89,10 @@ async fn run_js_input_schema_requires_only_code() {
             "code",
             "heap_memory_max_mb",
             "execution_timeout_secs",
-            "wait_ms"
+            "wait_ms",
+            "heap",
+            "session",
+            "tags",
         ])
     );
     assert_eq!(run_js.input_schema.get("required"), Some(&json!(["code"])));

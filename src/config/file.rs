@@ -297,10 +297,10 @@ mod tests {
         );
         assert!(message.starts_with(&expected), "{message}");
 
-        std::fs::write(&path, "[transport]\nhttp_port = 8080\n").expect("write");
+        std::fs::write(&path, "[cluster]\nport = 4000\n").expect("write");
         let message = check_file(&path).expect_err("unsupported").to_string();
         assert!(
-            message.ends_with("not yet supported: --http-port (transport.http_port)"),
+            message.ends_with("not yet supported: --cluster-port (cluster.port)"),
             "{message}"
         );
 

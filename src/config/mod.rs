@@ -45,6 +45,9 @@ pub struct Config {
     /// How MCP clients reach the server. With no port set, MCP is spoken over
     /// stdin/stdout, which is what local MCP clients expect.
     pub transport: TransportConfig,
+    /// Authentication of HTTP/SSE requests, off unless tokens, tokens_file or
+    /// jwks_url is set. /healthz, /readyz and /openapi.json stay open.
+    pub auth: AuthConfig,
     /// Resource limits that protect the host from the code it runs.
     /// Executions may ask for their own heap and timeout; these keys set the
     /// defaults and the ceilings.
@@ -106,9 +109,29 @@ pub struct TransportConfig {
     #[schemars(example = 8081)]
     pub sse_port: Option<u16>,
     /// Address the HTTP/SSE listener binds to. The default only accepts local
-    /// connections; use 0.0.0.0 to listen on every interface.
+    /// connections; use 0.0.0.0 (or :: for IPv6 and IPv4) to listen on every
+    /// interface, and then set allowed_hosts.
     pub bind: String,
+    /// Host header values the HTTP/SSE server answers to; any other gets 403,
+    /// which defeats DNS rebinding. "name" allows any port, "name:port" only
+    /// that port; "*" allows every host. The default allows loopback names
+    /// only. /healthz is exempt.
+    pub allowed_hosts: Vec<String>,
+    /// Origin header values allowed on HTTP/SSE requests; a request from any
+    /// other browser origin gets 403 (requests without Origin pass).
+    /// Entries are scheme://host, scheme://host:port or scheme://host:* (any
+    /// port); "*" allows every origin.
+    pub allowed_origins: Vec<String>,
+    /// Largest accepted HTTP request body, in bytes, on every route; larger
+    /// bodies get 413 (at least 1024).
+    pub max_body_bytes: usize,
+    /// Seconds between keep-alive comments on open SSE streams, so proxies
+    /// do not close idle connections (1..=3600).
+    pub sse_keep_alive_secs: u64,
 }
+
+/// The loopback names, with any port: what a local client sends as `Host`.
+const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
 impl Default for TransportConfig {
     fn default() -> Self {
@@ -116,8 +139,55 @@ impl Default for TransportConfig {
             http_port: None,
             sse_port: None,
             bind: "127.0.0.1".to_owned(),
+            allowed_hosts: LOOPBACK_HOSTS.map(str::to_owned).to_vec(),
+            allowed_origins: ["http", "https"]
+                .iter()
+                .flat_map(|scheme| LOOPBACK_HOSTS.map(|host| format!("{scheme}://{host}:*")))
+                .collect(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            sse_keep_alive_secs: 15,
         }
     }
+}
+
+/// Default of `transport.max_body_bytes`: room for the largest source code
+/// (`limits.max_code_bytes`) many times over, JSON-escaped.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// `[auth]`: who may use the HTTP/SSE server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Static bearer tokens; a request must carry one of them (or a valid
+    /// JWT) as "Authorization: Bearer TOKEN". Prefer tokens_file or the
+    /// environment over the command line, where other users can read them.
+    #[schemars(example = serde_json::json!(["change-me"]))]
+    pub tokens: Vec<String>,
+    /// File of further static bearer tokens, one per line; blank lines and
+    /// lines starting with # are skipped. Read at startup.
+    #[schemars(example = "/etc/mcp-v8/tokens")]
+    pub tokens_file: Option<PathBuf>,
+    /// JWKS URL of the authorization server: bearer JWTs signed by one of
+    /// its keys (RS*, PS*, ES256, ES384 or EdDSA) are accepted when exp,
+    /// nbf, iss and aud check out. Requires issuer and audience.
+    #[schemars(example = "https://auth.example.com/.well-known/jwks.json")]
+    pub jwks_url: Option<String>,
+    /// Required "iss" claim of JWTs.
+    #[schemars(example = "https://auth.example.com/")]
+    pub issuer: Option<String>,
+    /// Required "aud" claim of JWTs: this server's identifier at the
+    /// authorization server.
+    #[schemars(example = "https://mcp.example.com/mcp")]
+    pub audience: Option<String>,
+    /// Authorization servers named in the OAuth protected resource metadata
+    /// (/.well-known/oauth-protected-resource); when empty, the issuer.
+    #[schemars(example = serde_json::json!(["https://auth.example.com/"]))]
+    pub authorization_servers: Vec<String>,
+    /// This server's resource identifier in that metadata, as clients reach
+    /// it. When unset it is built from each request's Host: http://HOST/mcp
+    /// (or /sse).
+    #[schemars(example = "https://mcp.example.com/mcp")]
+    pub resource: Option<String>,
 }
 
 /// `[limits]`: resource limits.
@@ -191,45 +261,73 @@ impl Default for ExecutionsConfig {
 }
 
 /// `[storage]`: where heap snapshots are persisted (a directory or S3).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Never persist heap snapshots; every execution starts from a fresh heap.
     /// Cannot be combined with directory_path, s3_bucket or cache_dir.
     pub stateless: bool,
-    /// Persist heap snapshots as files in this directory.
+    /// Persist heap snapshots as files in this directory (created if
+    /// missing, owner-only). When neither this nor s3_bucket is set and
+    /// stateless is off, snapshots go to /tmp/mcp-v8-heaps.
     #[schemars(example = "/var/lib/mcp-v8/heaps")]
     pub directory_path: Option<PathBuf>,
-    /// Persist heap snapshots in this S3 bucket.
+    /// Persist heap snapshots in this S3 bucket instead of a directory.
+    /// Credentials come from the AWS SDK's standard chain (AWS_* environment
+    /// variables, ~/.aws files, web identity, container or instance role).
+    /// Cannot be combined with directory_path.
     #[schemars(example = "mcp-v8-heaps")]
     pub s3_bucket: Option<String>,
-    /// Key prefix for objects in s3_bucket.
+    /// Key prefix for objects in s3_bucket; a trailing / is added when
+    /// missing. Requires s3_bucket.
     #[schemars(example = "heaps/")]
     pub s3_prefix: Option<String>,
-    /// AWS region of s3_bucket; unset uses the AWS SDK's usual lookup.
+    /// AWS region of s3_bucket; unset uses the AWS SDK's usual lookup
+    /// (AWS_REGION, ~/.aws/config), else us-east-1. Requires s3_bucket.
     #[schemars(example = "us-east-1")]
     pub s3_region: Option<String>,
-    /// Custom S3 endpoint, for S3-compatible stores such as MinIO.
+    /// Custom S3 endpoint URL (http:// or https://), for S3-compatible stores
+    /// such as MinIO. Requires s3_bucket.
     #[schemars(example = "http://127.0.0.1:9000")]
     pub s3_endpoint: Option<String>,
     /// Address the bucket as endpoint/bucket rather than bucket.endpoint,
     /// which most S3-compatible stores require.
     pub s3_force_path_style: bool,
-    /// Local directory caching snapshots fetched from s3_bucket, to avoid a
-    /// round trip per execution. Requires s3_bucket.
+    /// Local directory caching snapshots from s3_bucket, to avoid a round
+    /// trip per execution: reads try it first, writes go to S3 and then to
+    /// it. Requires s3_bucket; owned by one server process.
     #[schemars(example = "/var/cache/mcp-v8")]
     pub cache_dir: Option<PathBuf>,
-    /// Size bound of cache_dir, in MiB; unset leaves it unbounded.
-    #[schemars(example = 1024)]
-    pub cache_max_mb: Option<u64>,
+    /// Size bound of cache_dir, in MiB (at least 1); the least recently used
+    /// snapshots are deleted beyond it.
+    pub cache_max_mb: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            stateless: false,
+            directory_path: None,
+            s3_bucket: None,
+            s3_prefix: None,
+            s3_region: None,
+            s3_endpoint: None,
+            s3_force_path_style: false,
+            cache_dir: None,
+            cache_max_mb: 1024,
+        }
+    }
 }
 
 /// `[sessions]`: persistent session bookkeeping.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionsConfig {
-    /// Database file recording sessions and the heap snapshots they produced.
-    #[schemars(example = "/var/lib/mcp-v8/sessions.db")]
+    /// Directory of the database (sled) recording sessions, the heap
+    /// snapshots their executions started from and produced, and heap tags.
+    /// Used in stateful mode only. When unset: the "sessions" directory in
+    /// the state directory.
+    #[schemars(example = "/var/lib/mcp-v8/sessions")]
     pub db_path: Option<PathBuf>,
 }
 
@@ -371,6 +469,15 @@ impl Config {
         resolve_state_dir(self.server.state_dir.as_deref(), |name| {
             std::env::var_os(name)
         })
+    }
+
+    /// The session database directory: `sessions.db_path` if set, else
+    /// `sessions` in the [state directory](Self::state_dir).
+    pub fn session_db_path(&self) -> PathBuf {
+        self.sessions
+            .db_path
+            .clone()
+            .unwrap_or_else(|| self.state_dir().join("sessions"))
     }
 }
 

@@ -98,6 +98,7 @@ fn sections() -> Result<Vec<Section>, toml::ser::Error> {
     Ok(vec![
         section("server", &defaults.server, docs)?,
         section("transport", &defaults.transport, docs)?,
+        section("auth", &defaults.auth, docs)?,
         section("limits", &defaults.limits, docs)?,
         section("executions", &defaults.executions, docs)?,
         section("storage", &defaults.storage, docs)?,

@@ -3,6 +3,7 @@
 //! accepts in the file but cannot serve yet.
 
 use std::fmt::Display;
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
 use super::error::ConfigError;
@@ -16,6 +17,11 @@ const HEAP_CAP_MB: RangeInclusive<u32> = 4..=4096;
 const EXECUTION_TIMEOUT_SECS: RangeInclusive<u64> = 1..=300;
 const MIN_OUTPUT_BYTES: u64 = 1024;
 const MIN_CODE_BYTES: u64 = 1024;
+/// A body limit below this could not carry an MCP `initialize`.
+const MIN_BODY_BYTES: u64 = 1024;
+/// Proxies commonly close connections idle for a minute, so a keep-alive
+/// period much longer than that defeats its purpose.
+const SSE_KEEP_ALIVE_SECS: RangeInclusive<u64> = 1..=3600;
 
 /// Whether a key is set to something the server would have to act on.
 type IsSet = fn(&Config) -> bool;
@@ -24,22 +30,6 @@ type IsSet = fn(&Config) -> bool;
 /// Delete an entry when its feature lands; the server refuses to start while
 /// any of these is set rather than silently ignoring it.
 const NOT_YET_SUPPORTED: &[(&str, IsSet)] = &[
-    ("transport.http_port", |c| c.transport.http_port.is_some()),
-    ("transport.sse_port", |c| c.transport.sse_port.is_some()),
-    ("storage.stateless", |c| c.storage.stateless),
-    ("storage.directory_path", |c| {
-        c.storage.directory_path.is_some()
-    }),
-    ("storage.s3_bucket", |c| c.storage.s3_bucket.is_some()),
-    ("storage.s3_prefix", |c| c.storage.s3_prefix.is_some()),
-    ("storage.s3_region", |c| c.storage.s3_region.is_some()),
-    ("storage.s3_endpoint", |c| c.storage.s3_endpoint.is_some()),
-    ("storage.s3_force_path_style", |c| {
-        c.storage.s3_force_path_style
-    }),
-    ("storage.cache_dir", |c| c.storage.cache_dir.is_some()),
-    ("storage.cache_max_mb", |c| c.storage.cache_max_mb.is_some()),
-    ("sessions.db_path", |c| c.sessions.db_path.is_some()),
     ("wasm.modules", |c| !c.wasm.modules.is_empty()),
     ("wasm.config", |c| c.wasm.config.is_some()),
     ("modules.allow_remote_imports", |c| {
@@ -70,14 +60,17 @@ impl Config {
     /// Checks ranges and cross-key rules; the first problem found is returned.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_server()?;
+        self.validate_transport()?;
+        self.validate_auth()?;
         self.validate_limits()?;
         self.validate_executions()?;
+        self.validate_storage()?;
         self.validate_cluster()?;
         self.validate_combinations()
     }
 
     /// Flags of the features that are set but not implemented in this build,
-    /// e.g. `["--http-port", "--wasm-module"]`. Empty when the server can
+    /// e.g. `["--wasm-module", "--cluster-port"]`. Empty when the server can
     /// honour the whole configuration.
     pub fn unsupported_features(&self) -> Vec<&'static str> {
         self.unsupported_keys()
@@ -85,7 +78,7 @@ impl Config {
             .collect()
     }
 
-    /// Fails with "not yet supported: --http-port (transport.http_port), …"
+    /// Fails with "not yet supported: --cluster-port (cluster.port), …"
     /// when [`Self::unsupported_features`] is not empty. The server calls this
     /// before starting, and so does `mcp-v8 config check`.
     pub fn ensure_supported(&self) -> Result<(), ConfigError> {
@@ -119,6 +112,106 @@ impl Config {
                 value: level.clone(),
                 reason: err.to_string(),
             })
+    }
+
+    /// The Host/Origin entries themselves are parsed (and refused with their
+    /// key) when the HTTP server starts.
+    fn validate_transport(&self) -> Result<(), ConfigError> {
+        let transport = &self.transport;
+        if let Err(err) = transport.bind.parse::<IpAddr>() {
+            return Err(ConfigError::Invalid {
+                key: "transport.bind",
+                value: transport.bind.clone(),
+                reason: format!("{err}; expected an IP address such as 127.0.0.1, 0.0.0.0 or ::"),
+            });
+        }
+        for (key, list) in [
+            ("transport.allowed_hosts", &transport.allowed_hosts),
+            ("transport.allowed_origins", &transport.allowed_origins),
+        ] {
+            if list.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key,
+                    value: "[]".to_owned(),
+                    reason: "an empty list refuses every request; use [\"*\"] to allow all"
+                        .to_owned(),
+                });
+            }
+        }
+        at_least(
+            "transport.max_body_bytes",
+            as_u64(transport.max_body_bytes),
+            MIN_BODY_BYTES,
+        )?;
+        in_range(
+            "transport.sse_keep_alive_secs",
+            transport.sse_keep_alive_secs,
+            SSE_KEEP_ALIVE_SECS,
+            None,
+        )
+    }
+
+    /// JWT checks need all three of jwks_url, issuer and audience; the other
+    /// JWT keys mean nothing without them.
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let auth = &self.auth;
+        if let Some(token) = auth
+            .tokens
+            .iter()
+            .find(|token| token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(ConfigError::Invalid {
+                key: "auth.tokens",
+                value: "<redacted>".to_owned(),
+                reason: format!(
+                    "a token of {} bytes is empty or holds characters other than visible ASCII",
+                    token.len()
+                ),
+            });
+        }
+        let Some(url) = &auth.jwks_url else {
+            let jwt_only = [
+                ("auth.issuer", auth.issuer.is_some()),
+                ("auth.audience", auth.audience.is_some()),
+                (
+                    "auth.authorization_servers",
+                    !auth.authorization_servers.is_empty(),
+                ),
+                ("auth.resource", auth.resource.is_some()),
+            ];
+            return match jwt_only.into_iter().find(|(_, set)| *set) {
+                Some((key, _)) => Err(ConfigError::Requires {
+                    key,
+                    required: "auth.jwks_url",
+                    reason: "it only applies to JWT authentication",
+                }),
+                None => Ok(()),
+            };
+        };
+        let parsed = reqwest::Url::parse(url).map_err(|err| err.to_string());
+        if let Err(reason) = parsed.and_then(|url| match url.scheme() {
+            "http" | "https" if url.has_host() => Ok(()),
+            _ => Err("expected an http:// or https:// URL".to_owned()),
+        }) {
+            return Err(ConfigError::Invalid {
+                key: "auth.jwks_url",
+                value: url.clone(),
+                reason,
+            });
+        }
+        for (key, set) in [
+            ("auth.issuer", auth.issuer.is_some()),
+            ("auth.audience", auth.audience.is_some()),
+        ] {
+            if !set {
+                return Err(ConfigError::Requires {
+                    key: "auth.jwks_url",
+                    required: key,
+                    reason: "a JWT is only accepted when its iss and aud claims are checked",
+                });
+            }
+        }
+        Ok(())
     }
 
     fn validate_limits(&self) -> Result<(), ConfigError> {
@@ -168,6 +261,54 @@ impl Config {
             as_u64(self.executions.retain_count),
             1,
         )
+    }
+
+    /// A half-configured S3 store stops the server at start-up instead of
+    /// failing every execution that needs a heap later.
+    fn validate_storage(&self) -> Result<(), ConfigError> {
+        let storage = &self.storage;
+        at_least("storage.cache_max_mb", storage.cache_max_mb, 1)?;
+        let Some(bucket) = &storage.s3_bucket else {
+            let s3_only = [
+                ("storage.s3_prefix", storage.s3_prefix.is_some()),
+                ("storage.s3_region", storage.s3_region.is_some()),
+                ("storage.s3_endpoint", storage.s3_endpoint.is_some()),
+            ];
+            return match s3_only.into_iter().find(|(_, set)| *set) {
+                Some((key, _)) => Err(ConfigError::Requires {
+                    key,
+                    required: "storage.s3_bucket",
+                    reason: "it only applies to the S3 store",
+                }),
+                None => Ok(()),
+            };
+        };
+        if bucket.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "storage.s3_bucket",
+                value: bucket.clone(),
+                reason: "a bucket name cannot be empty".to_owned(),
+            });
+        }
+        if storage.directory_path.is_some() {
+            return Err(ConfigError::Conflict {
+                key: "storage.s3_bucket",
+                other: "storage.directory_path",
+                reason: "heap snapshots are kept in one store",
+            });
+        }
+        if let Some(endpoint) = &storage.s3_endpoint {
+            let is_http_url = reqwest::Url::parse(endpoint)
+                .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
+            if !is_http_url {
+                return Err(ConfigError::Invalid {
+                    key: "storage.s3_endpoint",
+                    value: endpoint.clone(),
+                    reason: "expected an http:// or https:// URL".to_owned(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Raft only works if a healthy leader's heartbeat always arrives before a
@@ -393,6 +534,44 @@ mod tests {
     }
 
     #[test]
+    fn storage_keys_are_checked_together() {
+        let s3 = |c: &mut Config| c.storage.s3_bucket = Some("heaps".to_owned());
+        assert_rejected(
+            |c| c.storage.s3_endpoint = Some("http://127.0.0.1:9000".to_owned()),
+            "storage.s3_endpoint requires storage.s3_bucket",
+        );
+        assert_rejected(
+            |c| {
+                s3(c);
+                c.storage.directory_path = Some(PathBuf::from("/heaps"));
+            },
+            "storage.s3_bucket cannot be combined with storage.directory_path",
+        );
+        assert_rejected(
+            |c| {
+                s3(c);
+                c.storage.s3_endpoint = Some("127.0.0.1:9000".to_owned());
+            },
+            "storage.s3_endpoint = \"127.0.0.1:9000\" is invalid: expected an http:// or https:// URL",
+        );
+        assert_rejected(
+            |c| c.storage.s3_bucket = Some(" ".to_owned()),
+            "storage.s3_bucket = \" \" is invalid: a bucket name cannot be empty",
+        );
+        assert_rejected(
+            |c| c.storage.cache_max_mb = 0,
+            "storage.cache_max_mb = 0 is below the minimum of 1",
+        );
+        let mut config = Config::default();
+        s3(&mut config);
+        config.storage.s3_endpoint = Some("https://s3.example.com".to_owned());
+        config.storage.s3_force_path_style = true;
+        config.storage.s3_prefix = Some("heaps/".to_owned());
+        assert!(config.validate().is_ok());
+        assert!(config.unsupported_features().is_empty());
+    }
+
+    #[test]
     fn http_and_sse_conflict() {
         let message = error_of(|c| {
             c.transport.http_port = Some(8080);
@@ -402,6 +581,64 @@ mod tests {
             message.starts_with("transport.http_port cannot be combined with transport.sse_port"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn transport_keys_are_checked() {
+        assert_rejected(
+            |c| c.transport.bind = "localhost".to_owned(),
+            "transport.bind = \"localhost\" is invalid: ",
+        );
+        assert_rejected(
+            |c| c.transport.allowed_hosts.clear(),
+            "transport.allowed_hosts = \"[]\" is invalid: an empty list refuses every request",
+        );
+        assert_rejected(
+            |c| c.transport.max_body_bytes = 100,
+            "transport.max_body_bytes = 100 is below the minimum of 1024",
+        );
+        assert_rejected(
+            |c| c.transport.sse_keep_alive_secs = 0,
+            "transport.sse_keep_alive_secs = 0 is outside 1..=3600",
+        );
+        let mut config = Config::default();
+        config.transport.bind = "::".to_owned();
+        config.transport.http_port = Some(0);
+        assert!(config.validate().is_ok());
+        assert!(config.ensure_supported().is_ok());
+    }
+
+    #[test]
+    fn jwt_auth_needs_url_issuer_and_audience() {
+        let jwks = |c: &mut Config| c.auth.jwks_url = Some("https://a.example/jwks".to_owned());
+        assert_rejected(
+            |c| c.auth.issuer = Some("https://a.example/".to_owned()),
+            "auth.issuer requires auth.jwks_url",
+        );
+        assert_rejected(jwks, "auth.jwks_url requires auth.issuer");
+        assert_rejected(
+            |c| {
+                jwks(c);
+                c.auth.issuer = Some("i".to_owned());
+            },
+            "auth.jwks_url requires auth.audience",
+        );
+        assert_rejected(
+            |c| c.auth.jwks_url = Some("file:///jwks".to_owned()),
+            "auth.jwks_url = \"file:///jwks\" is invalid",
+        );
+        let message = error_of(|c| c.auth.tokens = vec!["ok".to_owned(), "sec ret".to_owned()]);
+        assert!(
+            message.starts_with("auth.tokens = \"<redacted>\""),
+            "{message}"
+        );
+        assert!(!message.contains("sec ret"), "{message}");
+        let mut config = Config::default();
+        jwks(&mut config);
+        config.auth.issuer = Some("i".to_owned());
+        config.auth.audience = Some("a".to_owned());
+        config.auth.tokens = vec!["t0k3n".to_owned()];
+        assert!(config.validate().is_ok());
     }
 
     #[test]
@@ -420,14 +657,14 @@ mod tests {
     #[test]
     fn unsupported_features_lists_flags() {
         let mut config = Config::default();
-        config.transport.http_port = Some(8080);
+        config.cluster.port = Some(4000);
         config.wasm.modules.push(WasmModule {
             name: "m".to_owned(),
             path: PathBuf::from("m.wasm"),
         });
         assert_eq!(
             config.unsupported_features(),
-            ["--http-port", "--wasm-module"]
+            ["--wasm-module", "--cluster-port"]
         );
         let message = config
             .ensure_supported()
@@ -435,7 +672,7 @@ mod tests {
             .to_string();
         assert_eq!(
             message,
-            "not yet supported: --http-port (transport.http_port), --wasm-module (wasm.modules)"
+            "not yet supported: --wasm-module (wasm.modules), --cluster-port (cluster.port)"
         );
     }
 

@@ -13,6 +13,7 @@
 //! (and fatal V8 errors) safe for the server as a whole.
 
 mod console;
+pub mod heap;
 mod limits;
 mod loader;
 pub mod source;
@@ -28,6 +29,7 @@ pub use console::{ConsoleLevel, ConsoleSink};
 pub use limits::{StopReason, Watchdog};
 
 use console::mcp_v8_runtime;
+use heap::RestoredBlob;
 use limits::{ArrayBufferBudget, StopFlag};
 use loader::Loader;
 use source::{PreparedSource, RESULT_EXPORT, SourceKind};
@@ -36,6 +38,8 @@ use source::{PreparedSource, RESULT_EXPORT, SourceKind};
 const BOOTSTRAP_JS: &str = include_str!("js/bootstrap.js");
 /// The name agent code has in stack traces.
 const MAIN_FILE: &str = "file:///main.ts";
+/// V8's own default for `Error.stackTraceLimit`.
+const DEFAULT_STACK_TRACE_LIMIT: i32 = 10;
 /// Heap headroom granted after the limit is hit, so termination can complete.
 const TERMINATION_HEADROOM: usize = 16 * 1024 * 1024;
 
@@ -46,14 +50,28 @@ pub struct Job {
     pub code: String,
     pub heap_memory_max_mb: u32,
     pub timeout: Duration,
+    /// Snapshot the heap when the code completes (stateful mode).
+    pub stateful: bool,
+    /// A stored heap object ([`heap::encode`]) to resume from instead of the
+    /// fresh startup snapshot.
+    #[serde(default)]
+    pub restore: Option<Vec<u8>>,
 }
 
 /// How an execution ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
-    Completed { result: String },
-    Failed { error: String },
-    TimedOut { error: String },
+    Completed {
+        result: String,
+        /// The heap object a stateful execution left behind.
+        heap: Option<Vec<u8>>,
+    },
+    Failed {
+        error: String,
+    },
+    TimedOut {
+        error: String,
+    },
     Cancelled,
 }
 
@@ -103,41 +121,89 @@ impl Engine {
     pub fn run(&self, job: &Job, console: ConsoleSink) -> Outcome {
         let source = match source::prepare(&job.code, MAIN_FILE) {
             Ok(source) => source,
-            Err(error) => {
-                return Outcome::Failed {
-                    error: error.to_string(),
-                };
-            }
+            Err(error) => return Outcome::failed(error),
+        };
+        let restored = match job.restore.as_deref().map(heap::decode).transpose() {
+            Ok(blob) => blob.map(RestoredBlob::new),
+            Err(error) => return Outcome::failed(error),
+        };
+        // SAFETY: every runtime below is dropped or consumed by `snapshot()`
+        // before this function returns, and `restored` lives until then.
+        let base = match &restored {
+            Some(blob) => unsafe { blob.as_static() },
+            None => self.snapshot,
         };
         // V8 posts delayed tasks through deno_core's platform, which needs the
         // tokio context present when the isolate is created.
         let _context = self.event_loop.enter();
-        let heap_limit = job.heap_memory_max_mb as usize * 1024 * 1024;
-        let (budget, allocator) = ArrayBufferBudget::allocator(heap_limit);
-        let loader = Rc::new(Loader::default());
-        loader.add_source_map(MAIN_FILE, source.source_map.clone());
-        let created = JsRuntime::try_new(RuntimeOptions {
-            startup_snapshot: Some(self.snapshot),
-            extensions: vec![mcp_v8_runtime::init()],
-            module_loader: Some(loader),
-            create_params: Some(
-                v8::CreateParams::default()
-                    .heap_limits(0, heap_limit)
-                    .array_buffer_allocator(allocator),
-            ),
-            ..Default::default()
-        });
-        let mut runtime = match created {
-            Ok(runtime) => runtime,
-            Err(error) => {
-                return Outcome::Failed {
-                    error: format!("could not create the V8 isolate: {error}"),
-                };
+        let (options, budget) = runtime_options(job, base, &source);
+        let outcome = if job.stateful {
+            match JsRuntimeForSnapshot::try_new(options) {
+                Ok(runtime) => self.run_stateful(runtime, job, &source, &budget, console),
+                Err(error) => Outcome::failed(format!("could not create the V8 isolate: {error}")),
+            }
+        } else {
+            match JsRuntime::try_new(options) {
+                Ok(mut runtime) => {
+                    let (flag, evaluated) =
+                        self.execute(&mut runtime, job, &source, &budget, console);
+                    classify(job, flag.get(), evaluated, None)
+                }
+                Err(error) => Outcome::failed(format!("could not create the V8 isolate: {error}")),
             }
         };
-        runtime.op_state().borrow_mut().put(console);
-        hide_internals(&mut runtime);
+        drop(restored);
+        outcome
+    }
 
+    /// Runs the job and snapshots the heap. The snapshot is taken even when the
+    /// code failed and then thrown away: `snapshot()` is the only way to
+    /// dispose of a snapshot-creating isolate; dropping it leaks the isolate.
+    fn run_stateful(
+        &self,
+        mut runtime: JsRuntimeForSnapshot,
+        job: &Job,
+        source: &PreparedSource,
+        budget: &ArrayBufferBudget,
+        console: ConsoleSink,
+    ) -> Outcome {
+        let (flag, evaluated) = self.execute(&mut runtime, job, source, budget, console);
+        let stop = flag.get();
+        if stop.is_some() {
+            runtime.v8_isolate().cancel_terminate_execution();
+        }
+        restore_internals(&mut runtime);
+        let blob = runtime.snapshot();
+        let heap = match (stop, &evaluated) {
+            (None, Ok(_)) => match heap::encode(&blob) {
+                Ok(object) => Some(object),
+                Err(error) => {
+                    return Outcome::failed(format!("could not encode the heap snapshot: {error}"));
+                }
+            },
+            _ => None,
+        };
+        classify(job, stop, evaluated, heap)
+    }
+
+    /// Evaluates the job in `runtime` under its limits; returns why JS was
+    /// stopped (if it was) and the encoded result or the error text.
+    fn execute(
+        &self,
+        runtime: &mut JsRuntime,
+        job: &Job,
+        source: &PreparedSource,
+        budget: &ArrayBufferBudget,
+        console: ConsoleSink,
+    ) -> (Arc<StopFlag>, Result<String, String>) {
+        runtime.op_state().borrow_mut().put(console);
+        hide_internals(runtime);
+        if job.stateful {
+            enable_stack_traces(runtime);
+            runtime
+                .v8_isolate()
+                .set_prepare_stack_trace_callback(prepare_stack_trace_for_snapshot);
+        }
         let flag = Arc::new(StopFlag::default());
         let isolate = runtime.v8_isolate().thread_safe_handle();
         budget.on_exceeded(isolate.clone(), flag.clone());
@@ -154,43 +220,172 @@ impl Engine {
             flag.clone(),
             Instant::now() + job.timeout,
         );
+        let file_name = file_name(job);
         let evaluated = self
             .event_loop
-            .block_on(evaluate(&mut runtime, &source))
-            .and_then(|value| encode(&mut runtime, value));
+            .block_on(evaluate(runtime, source, &file_name))
+            .and_then(|value| encode(runtime, value));
         self.watchdog.disarm();
-        drop(runtime);
+        (flag, evaluated)
+    }
+}
 
-        match (flag.get(), evaluated) {
-            (Some(StopReason::TimedOut), _) => Outcome::TimedOut {
-                error: format!(
-                    "execution timed out after {} s (execution_timeout_secs)",
-                    job.timeout.as_secs_f64()
-                ),
-            },
-            (Some(StopReason::Cancelled), _) => Outcome::Cancelled,
-            (Some(StopReason::HeapExceeded), _) => Outcome::Failed {
-                error: format!(
-                    "heap limit exceeded: the execution needed more than {} MB \
-                     (heap_memory_max_mb); use less memory or raise the limit",
-                    job.heap_memory_max_mb
-                ),
-            },
-            (None, Ok(result)) => Outcome::Completed { result },
-            (None, Err(error)) => Outcome::Failed { error },
+impl Outcome {
+    pub fn failed(error: impl ToString) -> Self {
+        Self::Failed {
+            error: error.to_string(),
         }
     }
 }
 
-/// Removes the globals through which JS could reach deno_core's ops. They must
-/// exist while deno_core builds the runtime, so this runs right after.
+/// Isolate settings for one job: the heap limit, the ArrayBuffer budget of the
+/// same size, our ops, and a loader that knows the code's source map.
+fn runtime_options(
+    job: &Job,
+    base: &'static [u8],
+    source: &PreparedSource,
+) -> (RuntimeOptions, Arc<ArrayBufferBudget>) {
+    let heap_limit = job.heap_memory_max_mb as usize * 1024 * 1024;
+    let (budget, allocator) = ArrayBufferBudget::allocator(heap_limit);
+    let loader = Rc::new(Loader::default());
+    loader.add_source_map(&file_name(job), source.source_map.clone());
+    let options = RuntimeOptions {
+        startup_snapshot: Some(base),
+        extensions: vec![mcp_v8_runtime::init()],
+        module_loader: Some(loader),
+        create_params: Some(
+            v8::CreateParams::default()
+                .heap_limits(0, heap_limit)
+                .array_buffer_allocator(allocator),
+        ),
+        ..Default::default()
+    };
+    (options, budget)
+}
+
+/// The name the job's code runs under (and stack traces show). A heap snapshot
+/// keeps the modules and scripts it has loaded, so each stateful execution
+/// needs a name of its own: a module cannot be loaded twice, and an older
+/// script's frames must not be read through a newer script's source map.
+fn file_name(job: &Job) -> String {
+    if job.stateful {
+        format!("file:///{}.ts", job.execution_id)
+    } else {
+        MAIN_FILE.to_owned()
+    }
+}
+
+/// The outcome, from why JS was stopped (if it was) and how evaluation ended.
+fn classify(
+    job: &Job,
+    stop: Option<StopReason>,
+    evaluated: Result<String, String>,
+    heap: Option<Vec<u8>>,
+) -> Outcome {
+    match (stop, evaluated) {
+        (Some(StopReason::TimedOut), _) => Outcome::TimedOut {
+            error: format!(
+                "execution timed out after {} s (execution_timeout_secs)",
+                job.timeout.as_secs_f64()
+            ),
+        },
+        (Some(StopReason::Cancelled), _) => Outcome::Cancelled,
+        (Some(StopReason::HeapExceeded), _) => Outcome::failed(format!(
+            "heap limit exceeded: the execution needed more than {} MB \
+             (heap_memory_max_mb); use less memory or raise the limit",
+            job.heap_memory_max_mb
+        )),
+        (None, Ok(result)) => Outcome::Completed { result, heap },
+        (None, Err(error)) => Outcome::Failed { error },
+    }
+}
+
+/// The globals through which JS could reach deno_core's ops. deno_core needs
+/// them while it builds a runtime (also from a heap snapshot), so they are
+/// moved out of sight for the agent's code and put back before a snapshot.
+const INTERNALS: [&str; 1] = ["Deno"];
+/// Where the hidden internals wait: a private symbol JS cannot name.
+const HIDDEN_INTERNALS: &str = "mcp-v8.hidden-internals";
+
 fn hide_internals(runtime: &mut JsRuntime) {
+    move_internals(runtime, true);
+}
+
+fn restore_internals(runtime: &mut JsRuntime) {
+    move_internals(runtime, false);
+}
+
+fn move_internals(runtime: &mut JsRuntime, hide: bool) {
     deno_core::scope!(scope, runtime);
     let global = scope.get_current_context().global(scope);
-    for name in ["Deno", "__bootstrap"] {
-        if let Some(key) = v8::String::new(scope, name) {
-            global.delete(scope, key.into());
+    let Some(private_name) = v8::String::new(scope, HIDDEN_INTERNALS) else {
+        return;
+    };
+    let private = v8::Private::for_api(scope, Some(private_name));
+    for name in INTERNALS {
+        let Some(key) = v8::String::new(scope, name) else {
+            continue;
+        };
+        if hide {
+            if let Some(value) = global.get(scope, key.into()) {
+                global.set_private(scope, private, value);
+                global.delete(scope, key.into());
+            }
+        } else if let Some(value) = global.get_private(scope, private)
+            && !value.is_undefined()
+        {
+            global.set(scope, key.into(), value);
+            global.delete_private(scope, private);
         }
+    }
+}
+
+/// V8 leaves `Error.stackTraceLimit` unset in snapshot-creating isolates, so
+/// errors in stateful executions would carry no stack; give it V8's default.
+fn enable_stack_traces(runtime: &mut JsRuntime) {
+    deno_core::scope!(scope, runtime);
+    let global = scope.get_current_context().global(scope);
+    let (Some(error_name), Some(limit_name)) = (
+        v8::String::new(scope, "Error"),
+        v8::String::new(scope, "stackTraceLimit"),
+    ) else {
+        return;
+    };
+    let Some(error) = global
+        .get(scope, error_name.into())
+        .and_then(|error| v8::Local::<v8::Object>::try_from(error).ok())
+    else {
+        return;
+    };
+    let limit = v8::Integer::new(scope, DEFAULT_STACK_TRACE_LIMIT);
+    error.set(scope, limit_name.into(), limit.into());
+}
+
+/// Formats `error.stack` like deno_core's own callback, minus one thing: deno_core
+/// also stashes the raw V8 call-site objects on the error, and those do not
+/// survive a heap snapshot (reading such an error's stack after a restore
+/// crashes V8). Used in snapshot-creating runtimes only.
+fn prepare_stack_trace_for_snapshot<'s, 'i>(
+    scope: &mut v8::PinScope<'s, 'i>,
+    error: v8::Local<'s, v8::Value>,
+    callsites: v8::Local<'s, v8::Array>,
+) -> v8::Local<'s, v8::Value> {
+    let user_formatter = (|| {
+        let global = scope.get_current_context().global(scope);
+        let error_name = v8::String::new(scope, "Error")?;
+        let constructor = global.get(scope, error_name.into())?;
+        let constructor = v8::Local::<v8::Object>::try_from(constructor).ok()?;
+        let prepare_name = v8::String::new(scope, "prepareStackTrace")?;
+        let prepare = constructor.get(scope, prepare_name.into())?;
+        let prepare = v8::Local::<v8::Function>::try_from(prepare).ok()?;
+        Some((constructor, prepare))
+    })();
+    match user_formatter {
+        // `Error.prepareStackTrace` set by the agent's code replaces formatting.
+        Some((constructor, prepare)) => prepare
+            .call(scope, constructor.into(), &[error, callsites.into()])
+            .unwrap_or_else(|| v8::undefined(scope).into()),
+        None => deno_core::error::format_stack_trace(scope, error, callsites),
     }
 }
 
@@ -211,12 +406,13 @@ fn startup_snapshot() -> Result<Box<[u8]>, EngineError> {
 async fn evaluate(
     runtime: &mut JsRuntime,
     source: &PreparedSource,
+    file_name: &str,
 ) -> Result<v8::Global<v8::Value>, String> {
     let value = match source.kind {
         SourceKind::Script => runtime
-            .execute_script(MAIN_FILE, source.code.clone())
+            .execute_script(file_name.to_owned(), source.code.clone())
             .map_err(|error| describe(&error))?,
-        SourceKind::Module => evaluate_module(runtime, source).await?,
+        SourceKind::Module => evaluate_module(runtime, source, file_name).await?,
     };
     let resolution = runtime.resolve(value);
     let value = runtime
@@ -233,12 +429,21 @@ async fn evaluate(
 async fn evaluate_module(
     runtime: &mut JsRuntime,
     source: &PreparedSource,
+    file_name: &str,
 ) -> Result<v8::Global<v8::Value>, String> {
-    let specifier = deno_core::resolve_url(MAIN_FILE).map_err(|error| error.to_string())?;
-    let module = runtime
-        .load_main_es_module_from_code(&specifier, source.code.clone())
-        .await
-        .map_err(|error| error.to_string())?;
+    let specifier = deno_core::resolve_url(file_name).map_err(|error| error.to_string())?;
+    // A runtime has one main module, and a resumed heap may hold an earlier
+    // execution's; executions after the first load theirs as side modules.
+    let module = if file_name == MAIN_FILE {
+        runtime
+            .load_main_es_module_from_code(&specifier, source.code.clone())
+            .await
+    } else {
+        runtime
+            .load_side_es_module_from_code(&specifier, source.code.clone())
+            .await
+    }
+    .map_err(|error| error.to_string())?;
     let evaluation = runtime.mod_evaluate(module);
     runtime
         .with_event_loop_future(evaluation, PollEventLoopOptions::default())

@@ -12,13 +12,17 @@ use swc_core::common::sync::Lrc;
 use swc_core::common::util::take::Take;
 use swc_core::common::{DUMMY_SP, FileName, GLOBALS, Globals, Mark, SourceMap, Spanned};
 use swc_core::ecma::ast::{
-    BindingIdent, Decl, EsVersion, ExportDecl, Ident, Module, ModuleDecl, ModuleItem, Pat, Program,
-    Stmt, VarDecl, VarDeclKind, VarDeclarator,
+    AssignExpr, AssignOp, AssignTarget, BindingIdent, CallExpr, Callee, Decl, EsVersion,
+    ExportDecl, Expr, ExprOrSpread, ExprStmt, FnExpr, Function, FunctionBody, Ident, IdentName,
+    Lit, MemberExpr, MemberProp, MetaPropExpr, MetaPropKind, Module, ModuleDecl, ModuleItem,
+    ParenExpr, Pat, Program, ReturnStmt, Script, SimpleAssignTarget, Stmt, VarDecl, VarDeclKind,
+    VarDeclarator,
 };
 use swc_core::ecma::codegen::{Emitter, text_writer::JsWriter};
 use swc_core::ecma::parser::{Parser, StringInput, Syntax, TsSyntax, lexer::Lexer};
 use swc_core::ecma::transforms::base::resolver;
 use swc_core::ecma::transforms::typescript::strip;
+use swc_core::ecma::visit::{Visit, VisitWith};
 
 /// The export a module's last expression statement is rewritten into.
 pub const RESULT_EXPORT: &str = "__mcp_v8_result__";
@@ -29,8 +33,9 @@ pub enum SourceKind {
     /// A classic script: its completion value is the result, and top-level
     /// `var`/function declarations become properties of the global object.
     Script,
-    /// An ES module (it has `import`/`export` or top-level `await`): the last
-    /// expression statement is exported as [`RESULT_EXPORT`].
+    /// An ES module (it has `import`/`export` or `import.meta`): the last
+    /// expression statement is exported as [`RESULT_EXPORT`]. Code with only
+    /// top-level `await` runs as a script (see `run_in_async_function`).
     Module,
 }
 
@@ -87,6 +92,13 @@ pub fn prepare(code: &str, file_name: &str) -> Result<PreparedSource, SyntaxErro
         program.mutate(strip(unresolved_mark, top_level_mark));
     });
 
+    let program = match program {
+        Program::Module(module) if !needs_module_semantics(&module) => {
+            Program::Script(run_in_async_function(module))
+        }
+        program => program,
+    };
+    let mut program = program;
     let kind = match &mut program {
         Program::Script(_) => SourceKind::Script,
         Program::Module(module) => {
@@ -108,6 +120,121 @@ fn syntax_error(cm: &SourceMap, error: &swc_core::ecma::parser::error::Error) ->
         message: error.kind().msg().into_owned(),
         line: position.line,
         column: position.col_display + 1,
+    }
+}
+
+/// Only `import`/`export` declarations and `import.meta` need a real ES module.
+/// Code that is a module merely because of top-level `await` runs as a script
+/// instead: V8 never unloads a module, so in a heap resumed execution after
+/// execution every module would stay forever and the heap would fill up.
+fn needs_module_semantics(module: &Module) -> bool {
+    struct FindsImportMeta(bool);
+    impl Visit for FindsImportMeta {
+        fn visit_meta_prop_expr(&mut self, expr: &MetaPropExpr) {
+            self.0 |= expr.kind == MetaPropKind::ImportMeta;
+        }
+    }
+    if module
+        .body
+        .iter()
+        .any(|item| matches!(item, ModuleItem::ModuleDecl(_)))
+    {
+        return true;
+    }
+    let mut finder = FindsImportMeta(false);
+    module.visit_with(&mut finder);
+    finder.0
+}
+
+/// Turns a module without imports or exports into the script
+/// `(async function () { "use strict"; let result; …; result = (last expression); …; return result; }).call(undefined)`,
+/// which keeps a module's semantics that matter here (strict mode, top-level
+/// `await`, declarations local to the code, `this` undefined); its completion
+/// value is the promise of the result.
+fn run_in_async_function(module: Module) -> Script {
+    let span = module.span;
+    let result = Ident::new_no_ctxt(RESULT_EXPORT.into(), DUMMY_SP);
+    let mut stmts: Vec<Stmt> = module
+        .body
+        .into_iter()
+        .filter_map(|item| item.stmt())
+        .collect();
+    let last = stmts.iter().rposition(|stmt| matches!(stmt, Stmt::Expr(_)));
+    if let Some(index) = last
+        && let Stmt::Expr(statement) = &mut stmts[index]
+    {
+        let value = statement.expr.take();
+        *statement.expr = Expr::Assign(AssignExpr {
+            span: statement.span,
+            op: AssignOp::Assign,
+            left: AssignTarget::Simple(SimpleAssignTarget::Ident(BindingIdent::from(
+                result.clone(),
+            ))),
+            right: value,
+        });
+    }
+    let prologue = [
+        Stmt::Expr(ExprStmt {
+            span: DUMMY_SP,
+            expr: Box::new(Expr::Lit(Lit::Str("use strict".into()))),
+        }),
+        Stmt::Decl(Decl::Var(Box::new(VarDecl {
+            span: DUMMY_SP,
+            kind: VarDeclKind::Let,
+            decls: vec![VarDeclarator {
+                span: DUMMY_SP,
+                name: Pat::Ident(BindingIdent::from(result.clone())),
+                init: None,
+                definite: false,
+            }],
+            ..Default::default()
+        }))),
+    ];
+    let epilogue = Stmt::Return(ReturnStmt {
+        span: DUMMY_SP,
+        arg: Some(Box::new(Expr::Ident(result))),
+    });
+    let body: Vec<Stmt> = prologue
+        .into_iter()
+        .chain(stmts)
+        .chain(std::iter::once(epilogue))
+        .collect();
+    let function = Function {
+        span,
+        body: Some(FunctionBody { span, stmts: body }),
+        is_async: true,
+        ..Default::default()
+    };
+    let callee = MemberExpr {
+        span,
+        obj: Box::new(Expr::Paren(ParenExpr {
+            span,
+            expr: Box::new(Expr::Fn(FnExpr {
+                ident: None,
+                function: Box::new(function),
+            })),
+        })),
+        prop: MemberProp::Ident(IdentName::new("call".into(), DUMMY_SP)),
+    };
+    let call = CallExpr {
+        span,
+        callee: Callee::Expr(Box::new(Expr::Member(callee))),
+        args: vec![ExprOrSpread {
+            spread: None,
+            expr: Box::new(Expr::Ident(Ident::new_no_ctxt(
+                "undefined".into(),
+                DUMMY_SP,
+            ))),
+        }],
+        ..Default::default()
+    };
+    Script {
+        span,
+        body: vec![Stmt::Expr(ExprStmt {
+            span,
+            expr: Box::new(Expr::Call(call)),
+        })],
+        shebang: None,
     }
 }
 
@@ -191,8 +318,21 @@ mod tests {
     }
 
     #[test]
-    fn top_level_await_makes_a_module_and_exports_the_last_expression() {
+    fn top_level_await_alone_runs_as_a_script_in_an_async_function() {
         let source = prepared("const v = await Promise.resolve(2);\nv * 21;\nconst after = 1;");
+        assert_eq!(source.kind, SourceKind::Script);
+        assert!(source.code.contains("async function"), "{}", source.code);
+        assert!(
+            source.code.contains(&format!("{RESULT_EXPORT} = v * 21")),
+            "{}",
+            source.code
+        );
+        assert!(source.code.contains(&format!("return {RESULT_EXPORT}")));
+    }
+
+    #[test]
+    fn exports_make_a_module_and_export_the_last_expression() {
+        let source = prepared("export const v = await Promise.resolve(2);\nv * 21;");
         assert_eq!(source.kind, SourceKind::Module);
         assert!(
             source
@@ -200,6 +340,14 @@ mod tests {
                 .contains(&format!("export const {RESULT_EXPORT} = v * 21")),
             "{}",
             source.code
+        );
+    }
+
+    #[test]
+    fn import_meta_keeps_module_semantics() {
+        assert_eq!(
+            prepared("await 1; import.meta.url").kind,
+            SourceKind::Module
         );
     }
 

@@ -6,7 +6,7 @@
 //! journal before anyone can observe it, so what a caller was told survives a
 //! restart.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +25,8 @@ use super::{
     RunRequest,
 };
 use crate::engine::{Job, Outcome};
+use crate::sessions::{self, NewSessionEntry, SessionStore};
+use crate::storage::{HeapKey, HeapStore};
 
 /// Per-call heap limits below this cannot even hold the runtime's own heap.
 pub const MIN_HEAP_MB: u32 = 4;
@@ -32,6 +34,9 @@ pub const MIN_HEAP_MB: u32 = 4;
 const TIMEOUT_GRACE: Duration = Duration::from_millis(1500);
 /// How long a cancelled execution may take to stop before its worker is killed.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
+/// Extra time a stateful execution may take past its deadline: the heap
+/// snapshot is taken after the code has finished.
+const SNAPSHOT_GRACE: Duration = Duration::from_secs(10);
 /// Pause before starting a worker again after a failed start, so a broken
 /// binary does not spin.
 const RESPAWN_BACKOFF: Duration = Duration::from_secs(1);
@@ -56,6 +61,10 @@ pub struct ExecutorConfig {
     pub max_output_bytes: u64,
     pub max_code_bytes: usize,
     pub retention: Retention,
+    /// Where heap snapshots go; `None` is stateless mode.
+    pub heap_store: Option<Arc<dyn HeapStore>>,
+    /// Session logs and heap tags (stateful mode only).
+    pub sessions: Option<SessionStore>,
 }
 
 /// Cheap to clone; all clones drive the same queue, workers and records.
@@ -68,13 +77,34 @@ struct Inner {
     config: ExecutorConfig,
     records: RecordStore,
     outputs: OutputStore,
-    queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    queue: Mutex<Option<mpsc::UnboundedSender<Pending>>>,
     /// Queued plus running executions; bounded by `max_concurrent + max_queued`.
     in_flight: AtomicUsize,
     running: AtomicUsize,
     /// Live state of executions that are not final yet.
     active: Mutex<HashMap<String, Active>>,
     shutting_down: AtomicBool,
+    /// One lock per session with executions in flight: a session's executions
+    /// run one after another, each resuming the heap the previous one left.
+    session_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// An accepted execution waiting for a worker.
+struct Pending {
+    job: Job,
+    /// The heap asked for explicitly; with only a session, the session's
+    /// latest heap is looked up when the execution starts.
+    heap: Option<HeapKey>,
+    session: Option<String>,
+    tags: Option<BTreeMap<String, String>>,
+}
+
+/// How an execution ended, with the heap it left behind stored.
+struct Settled {
+    status: ExecutionStatus,
+    result: Option<String>,
+    error: Option<String>,
+    heap: Option<(HeapKey, u64)>,
 }
 
 /// What only an in-flight execution has: a way to stop it and to await it.
@@ -111,6 +141,7 @@ impl Executor {
             running: AtomicUsize::new(0),
             active: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
+            session_locks: Mutex::new(HashMap::new()),
             config,
         });
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
@@ -126,7 +157,7 @@ impl Executor {
         if inner.shutting_down.load(Ordering::SeqCst) {
             return Err(ExecutorError::ShuttingDown);
         }
-        let job_limits = inner.validate(&request)?;
+        let (heap_mb, timeout, heap) = inner.validate(&request)?;
         inner.reserve_slot()?;
         let execution_id = uuid::Uuid::new_v4().to_string();
         let record = ExecutionRecord {
@@ -153,21 +184,26 @@ impl Executor {
                 status,
             },
         );
-        let job = Job {
-            execution_id: execution_id.clone(),
-            code: request.code,
-            heap_memory_max_mb: job_limits.0,
-            timeout: job_limits.1,
+        let pending = Pending {
+            job: Job {
+                execution_id: execution_id.clone(),
+                code: request.code,
+                heap_memory_max_mb: heap_mb,
+                timeout,
+                stateful: inner.config.heap_store.is_some(),
+                restore: None,
+            },
+            heap,
+            session: request.session,
+            tags: request.tags,
         };
         let queued = lock(&inner.queue)
             .as_ref()
-            .is_some_and(|queue| queue.send(job).is_ok());
+            .is_some_and(|queue| queue.send(pending).is_ok());
         if !queued {
             inner.finish(
                 &execution_id,
-                Outcome::Failed {
-                    error: "the server is shutting down".to_owned(),
-                },
+                Settled::from(Outcome::failed("the server is shutting down")),
             );
             return Err(ExecutorError::ShuttingDown);
         }
@@ -224,7 +260,8 @@ impl Executor {
                 if let Some(active) = lock(&self.inner.active).get(execution_id) {
                     active.cancel.cancel();
                 }
-                self.inner.finish(execution_id, Outcome::Cancelled);
+                self.inner
+                    .finish(execution_id, Settled::from(Outcome::Cancelled));
                 self.get(execution_id)
             }
             ExecutionStatus::Running => {
@@ -255,42 +292,67 @@ impl Executor {
 }
 
 impl Inner {
-    /// Checks a request against the server's limits; returns (heap MB, timeout).
-    fn validate(&self, request: &RunRequest) -> Result<(u32, Duration), ExecutorError> {
+    /// Checks a request against the server's limits and mode; returns the heap
+    /// limit, the timeout and the heap to resume.
+    fn validate(
+        &self,
+        request: &RunRequest,
+    ) -> Result<(u32, Duration, Option<HeapKey>), ExecutorError> {
         let config = &self.config;
         if request.code.len() > config.max_code_bytes {
-            return Err(ExecutorError::InvalidArgument {
-                field: "code",
-                message: format!(
+            return Err(invalid(
+                "code",
+                format!(
                     "the code is {} bytes; the limit is {} bytes (limits.max_code_bytes)",
                     request.code.len(),
                     config.max_code_bytes
                 ),
-            });
+            ));
         }
-        let heap = request.heap_memory_max_mb.unwrap_or(config.default_heap_mb);
-        if !(MIN_HEAP_MB..=config.heap_cap_mb).contains(&heap) {
-            return Err(ExecutorError::InvalidArgument {
-                field: "heap_memory_max_mb",
-                message: format!(
-                    "{heap} is outside the allowed range {MIN_HEAP_MB}..={} MB",
+        let heap_mb = request.heap_memory_max_mb.unwrap_or(config.default_heap_mb);
+        if !(MIN_HEAP_MB..=config.heap_cap_mb).contains(&heap_mb) {
+            return Err(invalid(
+                "heap_memory_max_mb",
+                format!(
+                    "{heap_mb} is outside the allowed range {MIN_HEAP_MB}..={} MB",
                     config.heap_cap_mb
                 ),
-            });
+            ));
         }
         let timeout = request
             .execution_timeout_secs
             .unwrap_or(config.default_timeout_secs);
         if !(1..=config.max_timeout_secs).contains(&timeout) {
-            return Err(ExecutorError::InvalidArgument {
-                field: "execution_timeout_secs",
-                message: format!(
+            return Err(invalid(
+                "execution_timeout_secs",
+                format!(
                     "{timeout} is outside the allowed range 1..={} seconds",
                     config.max_timeout_secs
                 ),
-            });
+            ));
         }
-        Ok((heap, Duration::from_secs(timeout)))
+        let stateless = config.heap_store.is_none();
+        let heap = match &request.heap {
+            None => None,
+            Some(_) if stateless => return Err(stateless_error("heap")),
+            Some(text) => {
+                Some(HeapKey::parse(text).map_err(|error| invalid("heap", error.to_string()))?)
+            }
+        };
+        if let Some(session) = &request.session {
+            if stateless || config.sessions.is_none() {
+                return Err(stateless_error("session"));
+            }
+            sessions::validate_session_name(session)
+                .map_err(|error| invalid("session", error.to_string()))?;
+        }
+        if let Some(tags) = &request.tags {
+            if stateless {
+                return Err(stateless_error("tags"));
+            }
+            sessions::validate_tags(tags).map_err(|error| invalid("tags", error.to_string()))?;
+        }
+        Ok((heap_mb, Duration::from_secs(timeout), heap))
     }
 
     /// Takes one place among the executions in flight, or answers busy.
@@ -337,7 +399,7 @@ impl Inner {
     }
 
     /// Records the final outcome once; later calls for the same id do nothing.
-    fn finish(&self, execution_id: &str, outcome: Outcome) {
+    fn finish(&self, execution_id: &str, settled: Settled) {
         let Some(active) = lock(&self.active).remove(execution_id) else {
             return;
         };
@@ -345,8 +407,118 @@ impl Inner {
         let Some(mut record) = self.records.get(execution_id) else {
             return;
         };
+        let completed_at = Utc::now();
+        record.status = settled.status;
+        record.result = settled.result;
+        record.error = settled.error;
+        if let Some((key, size)) = settled.heap {
+            record.heap = Some(key.to_string());
+            record.heap_size_bytes = Some(size);
+        }
+        record.duration_ms = (completed_at - record.started_at).num_milliseconds().max(0) as u64;
+        record.completed_at = Some(completed_at);
+        if let Err(error) = self.store(&record) {
+            tracing::error!(execution_id, "could not record the outcome: {error}");
+        }
+        active.status.send_replace(settled.status);
+    }
+
+    /// Waits for the session's earlier executions to finish.
+    async fn lock_session(&self, session: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let session_lock = lock(&self.session_locks)
+            .entry(session.to_owned())
+            .or_default()
+            .clone();
+        session_lock.lock_owned().await
+    }
+
+    /// Forgets the session's lock once nobody holds or awaits it.
+    fn release_session(&self, session: &str) {
+        let mut locks = lock(&self.session_locks);
+        if locks
+            .get(session)
+            .is_some_and(|session_lock| Arc::strong_count(session_lock) == 1)
+        {
+            locks.remove(session);
+        }
+    }
+
+    /// Finds the heap to resume (explicit, or the session's latest) and loads
+    /// it into the job. Errors are the execution's failure message.
+    async fn load_heap(&self, pending: &mut Pending) -> Result<(), String> {
+        let Some(store) = &self.config.heap_store else {
+            return Ok(());
+        };
+        if pending.heap.is_none()
+            && let (Some(session), Some(sessions)) = (&pending.session, &self.config.sessions)
+        {
+            let latest = sessions
+                .latest_heap(session)
+                .map_err(|error| format!("could not read session {session:?}: {error}"))?;
+            pending.heap = latest
+                .map(|text| HeapKey::parse(&text))
+                .transpose()
+                .map_err(|error| format!("session {session:?} names an invalid heap: {error}"))?;
+        }
+        if let Some(key) = &pending.heap {
+            pending.job.restore = Some(store.get(key).await.map_err(|error| error.to_string())?);
+        }
+        Ok(())
+    }
+
+    /// Stores the heap a completed stateful execution left behind, tags it and
+    /// logs the execution to its session.
+    async fn settle(&self, pending: &Pending, mut outcome: Outcome) -> Settled {
+        let object = match &mut outcome {
+            Outcome::Completed { heap, .. } => heap.take(),
+            _ => None,
+        };
+        let mut settled = Settled::from(outcome);
+        if let (Some(object), Some(store)) = (object, &self.config.heap_store) {
+            let key = HeapKey::of(&object);
+            let size = object.len() as u64;
+            match store.put(&key, object.into()).await {
+                Ok(()) => settled.heap = Some((key, size)),
+                Err(error) => {
+                    settled.status = ExecutionStatus::Failed;
+                    settled.error = Some(format!(
+                        "the code completed, but its heap snapshot could not be stored: {error}"
+                    ));
+                }
+            }
+        }
+        let Some(sessions) = &self.config.sessions else {
+            return settled;
+        };
+        let output_heap = settled.heap.as_ref().map(|(key, _)| key.to_string());
+        if let (Some(tags), Some(heap)) = (&pending.tags, &output_heap)
+            && let Err(error) = sessions.set_tags(heap, tags.clone())
+        {
+            settled.note(format!("the heap's tags could not be saved: {error}"));
+        }
+        if let Some(session) = &pending.session {
+            let entry = NewSessionEntry {
+                execution_id: pending.job.execution_id.clone(),
+                input_heap: pending.heap.as_ref().map(HeapKey::to_string),
+                output_heap,
+                code: pending.job.code.clone(),
+                status: settled.status,
+                timestamp: Utc::now(),
+            };
+            if let Err(error) = sessions.append(session, entry) {
+                settled.note(format!(
+                    "the execution could not be logged to session {session:?}: {error}"
+                ));
+            }
+        }
+        settled
+    }
+}
+
+impl From<Outcome> for Settled {
+    fn from(outcome: Outcome) -> Self {
         let (status, result, error) = match outcome {
-            Outcome::Completed { result } => (ExecutionStatus::Completed, Some(result), None),
+            Outcome::Completed { result, .. } => (ExecutionStatus::Completed, Some(result), None),
             Outcome::Failed { error } => (ExecutionStatus::Failed, None, Some(error)),
             Outcome::TimedOut { error } => (ExecutionStatus::TimedOut, None, Some(error)),
             Outcome::Cancelled => (
@@ -355,64 +527,101 @@ impl Inner {
                 Some("cancelled by cancel_execution".to_owned()),
             ),
         };
-        let completed_at = Utc::now();
-        record.status = status;
-        record.result = result;
-        record.error = error;
-        record.duration_ms = (completed_at - record.started_at).num_milliseconds().max(0) as u64;
-        record.completed_at = Some(completed_at);
-        if let Err(error) = self.store(&record) {
-            tracing::error!(execution_id, "could not record the outcome: {error}");
+        Self {
+            status,
+            result,
+            error,
+            heap: None,
         }
-        active.status.send_replace(status);
     }
 }
 
-/// One concurrency slot: takes jobs off the queue and runs them on its worker,
-/// replacing the worker whenever it dies.
-async fn run_slot(inner: Arc<Inner>, queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>>) {
+impl Settled {
+    /// Adds a problem that did not change how the code ended.
+    fn note(&mut self, problem: String) {
+        tracing::warn!("{problem}");
+        self.error = Some(match self.error.take() {
+            Some(error) => format!("{error}; {problem}"),
+            None => problem,
+        });
+    }
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ExecutorError {
+    ExecutorError::InvalidArgument {
+        field,
+        message: message.into(),
+    }
+}
+
+fn stateless_error(field: &'static str) -> ExecutorError {
+    invalid(
+        field,
+        "this server runs stateless (storage.stateless): heaps, sessions and tags need a heap store",
+    )
+}
+
+/// One concurrency slot: takes executions off the queue and runs them on its
+/// worker, replacing the worker whenever it dies.
+async fn run_slot(
+    inner: Arc<Inner>,
+    queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>,
+) {
     let mut worker = spawn_worker(&inner).await;
     loop {
         let next = queue.lock().await.recv().await;
-        let Some(job) = next else { break };
+        let Some(mut pending) = next else { break };
+        let execution_id = pending.job.execution_id.clone();
         let cancel = lock(&inner.active)
-            .get(&job.execution_id)
+            .get(&execution_id)
             .map(|active| active.cancel.clone());
         let Some(cancel) = cancel else { continue };
-        if cancel.is_cancelled() || !inner.start(&job.execution_id) {
-            continue;
-        }
-        inner.running.fetch_add(1, Ordering::SeqCst);
-        if worker.is_none() {
-            worker = spawn_worker(&inner).await;
-        }
-        let outcome = match worker.take() {
-            Some(process) => {
-                let output = inner
-                    .outputs
-                    .writer(&job.execution_id, inner.config.max_output_bytes);
-                let (outcome, survivor) = supervise(
-                    process,
-                    &job,
-                    output,
-                    &cancel,
-                    inner.config.max_output_bytes,
-                )
-                .await;
-                worker = survivor;
-                outcome
-            }
-            None => Outcome::Failed {
-                error: "no worker process could be started for this execution; see the server log"
-                    .to_owned(),
-            },
+        let session = pending.session.clone();
+        let turn = match &session {
+            Some(session) => Some(inner.lock_session(session).await),
+            None => None,
         };
-        inner.running.fetch_sub(1, Ordering::SeqCst);
-        inner.finish(&job.execution_id, outcome);
+        if !cancel.is_cancelled() && inner.start(&execution_id) {
+            inner.running.fetch_add(1, Ordering::SeqCst);
+            let outcome = match inner.load_heap(&mut pending).await {
+                Err(error) => Outcome::Failed { error },
+                Ok(()) => run_on_worker(&inner, &mut worker, &pending.job, &cancel).await,
+            };
+            let settled = inner.settle(&pending, outcome).await;
+            inner.running.fetch_sub(1, Ordering::SeqCst);
+            inner.finish(&execution_id, settled);
+        }
+        drop(turn);
+        if let Some(session) = &session {
+            inner.release_session(session);
+        }
     }
     if let Some(process) = worker {
         process.kill().await;
     }
+}
+
+/// Runs `job` on the slot's worker (starting one if needed) and keeps the
+/// worker for the next job unless it had to be killed.
+async fn run_on_worker(
+    inner: &Inner,
+    worker: &mut Option<WorkerProcess>,
+    job: &Job,
+    cancel: &CancellationToken,
+) -> Outcome {
+    if worker.is_none() {
+        *worker = spawn_worker(inner).await;
+    }
+    let Some(process) = worker.take() else {
+        return Outcome::failed(
+            "no worker process could be started for this execution; see the server log",
+        );
+    };
+    let max_output_bytes = inner.config.max_output_bytes;
+    let output = inner.outputs.writer(&job.execution_id, max_output_bytes);
+    let (outcome, survivor) = supervise(process, job, output, cancel, max_output_bytes).await;
+    *worker = survivor;
+    outcome
 }
 
 async fn spawn_worker(inner: &Inner) -> Option<WorkerProcess> {
@@ -456,7 +665,12 @@ async fn supervise(
             None,
         );
     }
-    let deadline = tokio::time::sleep(job.timeout + TIMEOUT_GRACE);
+    let grace = if job.stateful {
+        TIMEOUT_GRACE + SNAPSHOT_GRACE
+    } else {
+        TIMEOUT_GRACE
+    };
+    let deadline = tokio::time::sleep(job.timeout + grace);
     tokio::pin!(deadline);
     let mut cancel_deadline = None;
     loop {

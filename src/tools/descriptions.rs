@@ -4,8 +4,20 @@
 //! document: they describe the same asynchronous model and must agree with each
 //! other and with the parameter descriptions in [`super::params`].
 
-/// Server instructions sent at initialization.
-pub const INSTRUCTIONS: &str = "\
+/// Server instructions sent at initialization: [`EXECUTION_INSTRUCTIONS`]
+/// followed by what this server keeps between executions, which depends on
+/// whether it is stateful (has a session store).
+pub fn instructions(stateful: bool) -> String {
+    let state = if stateful {
+        STATEFUL_INSTRUCTIONS
+    } else {
+        STATELESS_INSTRUCTIONS
+    };
+    format!("{EXECUTION_INSTRUCTIONS} {state}")
+}
+
+/// The asynchronous model, common to stateless and stateful servers.
+const EXECUTION_INSTRUCTIONS: &str = "\
 mcp-v8 runs JavaScript and TypeScript in isolated V8 runtimes. Executions are asynchronous:
 1. run_js starts an execution and returns its execution_id at once. For short scripts, pass \
 wait_ms (e.g. 5000) to get the result or error in the same call.
@@ -14,8 +26,21 @@ and, once final, the result or the error.
 3. get_execution_output pages through the execution's console output, by lines (default) or by \
 bytes, with 0-based offsets; it works while the execution is still running.
 cancel_execution stops a queued or running execution. list_executions lists the executions the \
-server holds, including those from before a server restart. Every execution starts from a fresh \
-global scope: nothing carries over from one execution to the next.";
+server holds, including those from before a server restart.";
+
+const STATELESS_INSTRUCTIONS: &str = "\
+Every execution starts from a fresh global scope: nothing carries over from one execution to the \
+next.";
+
+const STATEFUL_INSTRUCTIONS: &str = "\
+This server is stateful: a finished execution leaves a heap snapshot of its global scope, named by \
+the `heap` that get_execution reports (64 hexadecimal characters). Pass it as run_js `heap` to \
+continue from that state. Pass `session` (a name of your choice) to log executions under it; a \
+run with `session` but no `heap` resumes the session's latest heap, so a session behaves like a \
+persistent REPL. list_sessions and list_session_snapshots show the sessions and the heaps their \
+executions started from and left. Tags label heaps so they can be found again: run_js `tags` \
+tags the heap an execution produces; get_heap_tags, set_heap_tags, delete_heap_tags and \
+query_heaps_by_tags read and change them.";
 
 pub const RUN_JS: &str = "\
 Start running JavaScript or TypeScript in a fresh, isolated V8 runtime. Answers at once with an \
@@ -37,7 +62,49 @@ With wait_ms > 0 (at most 30000) the call returns as soon as the execution finis
 when wait_ms elapses, poll get_execution with the execution_id. heap_memory_max_mb and \
 execution_timeout_secs override the server's limits for this execution only. When the server is \
 busy (all runtimes in use and the queue full) the call fails with a message saying so; retry \
-later.";
+later.
+
+Stateful servers only (a stateless server rejects these): `heap` resumes from a heap snapshot, the \
+global scope an earlier execution left (get_execution reports it as `heap`); `session` logs the \
+execution under that name and, with `session` but no `heap`, the run resumes the session's latest \
+heap; `tags` labels the heap this execution produces (see set_heap_tags).";
+
+pub const LIST_SESSIONS: &str = "\
+List the names of every session, in byte order. A session is created by the first run_js call \
+that names it in `session`, and logs every execution run with it, including those from before a \
+server restart. Use list_session_snapshots for a session's executions and heaps.";
+
+pub const LIST_SESSION_SNAPSHOTS: &str = "\
+List the executions logged in a session, oldest first. Each entry has its `index` in the session \
+(0-based, without gaps), execution_id, final status, `input_heap` (the heap snapshot it started \
+from; null for a fresh start), `output_heap` (the heap snapshot it left; null if none was saved), \
+its `code`, and `timestamp` (when it finished, RFC 3339, UTC). Pass an output_heap as run_js \
+`heap` to continue from that point, or run with the `session` alone to continue from the latest.
+
+`fields` (comma-separated, e.g. \"index,output_heap\") limits each entry to the named fields among \
+index, input_heap, output_heap, code and timestamp; execution_id and status are always included. \
+Leave code out to keep the answer short. Default: every field. An unknown session is an error; \
+list_sessions shows the existing ones.";
+
+pub const GET_HEAP_TAGS: &str = "\
+Get the tags of a heap snapshot: the string key/value labels set on it with set_heap_tags or run_js \
+`tags`. A heap without tags gives an empty object.";
+
+pub const SET_HEAP_TAGS: &str = "\
+Replace all tags of a heap snapshot with `tags`, an object of string values: tags not in it are \
+removed, and an empty object removes them all (delete_heap_tags removes only some). Keys are 1 to \
+128 characters, values at most 1024, and a heap carries at most 64 tags. Returns the heap's tags as \
+now stored.";
+
+pub const DELETE_HEAP_TAGS: &str = "\
+Remove tags from a heap snapshot: those whose keys are listed in `keys`, or all of them when `keys` \
+is omitted. Keys the heap does not carry are ignored, so repeating the call is harmless. Returns \
+the tags that remain.";
+
+pub const QUERY_HEAPS_BY_TAGS: &str = "\
+Find heap snapshots by their tags: every heap whose tags include all the key/value pairs in \
+`tags` (exact, case-sensitive matches), with all of its tags, ordered by heap. An empty object \
+lists every tagged heap. Pass a heap found here as run_js `heap` to continue from it.";
 
 pub const GET_EXECUTION: &str = "\
 Get an execution's current record: status, and once it has finished its `result` (status \
@@ -95,5 +162,20 @@ mod tests {
             assert!(GET_EXECUTION_OUTPUT.contains(&limit.to_string()), "{limit}");
         }
         assert!(RUN_JS.contains(&MAX_WAIT_MS.to_string()));
+        for limit in [
+            crate::sessions::MAX_TAG_KEY_CHARS,
+            crate::sessions::MAX_TAG_VALUE_CHARS,
+            crate::sessions::MAX_TAGS_PER_HEAP,
+        ] {
+            assert!(SET_HEAP_TAGS.contains(&limit.to_string()), "{limit}");
+        }
+    }
+
+    #[test]
+    fn instructions_say_whether_state_carries_over() {
+        assert!(instructions(false).contains("nothing carries over"));
+        let stateful = instructions(true);
+        assert!(!stateful.contains("nothing carries over"));
+        assert!(stateful.contains("resumes the session's latest heap"));
     }
 }

@@ -3,6 +3,7 @@
 use rmcp::model::{ContentBlock, IntoContents};
 
 use crate::executor::ExecutorError;
+use crate::sessions::SessionError;
 
 /// A tool call that could not be carried out, reported as a tool result with
 /// `isError: true` and this message as its text.
@@ -38,6 +39,14 @@ impl ToolError {
         }
     }
 
+    /// A failure inside the server that the caller cannot fix; logged for the
+    /// operator, since the model can only report it.
+    pub fn internal(message: impl Into<String>) -> Self {
+        let message = message.into();
+        tracing::error!(%message, "tool failed");
+        Self { message }
+    }
+
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -52,6 +61,18 @@ impl From<ExecutorError> for ToolError {
         }
         Self {
             message: error.to_string(),
+        }
+    }
+}
+
+impl From<SessionError> for ToolError {
+    fn from(error: SessionError) -> Self {
+        if error.is_invalid_argument() {
+            Self {
+                message: error.to_string(),
+            }
+        } else {
+            Self::internal(error.to_string())
         }
     }
 }

@@ -1,8 +1,9 @@
 //! MCP tools: one function per tool, typed parameters, over the executor.
 //!
 //! [`McpV8`] is the MCP server handler. It owns no state of its own: every tool
-//! is a thin, typed adapter over [`Executor`](crate::executor::Executor), so the
-//! same executor can later be shared with other front ends (HTTP API).
+//! is a thin, typed adapter over [`Executor`](crate::executor::Executor) (and,
+//! on a stateful server, [`SessionStore`](crate::sessions::SessionStore)), so
+//! the same executor can later be shared with other front ends (HTTP API).
 //!
 //! Conventions every tool follows:
 //! - success returns `structuredContent` matching the tool's declared
@@ -16,8 +17,14 @@ mod error;
 mod params;
 mod responses;
 mod server;
+mod state;
 
 pub use error::ToolError;
 pub use params::{ExecutionIdParams, GetExecutionOutputParams, MAX_WAIT_MS, RunJsParams};
 pub use responses::{ListExecutionsResponse, RunJsResponse};
 pub use server::McpV8;
+pub use state::{
+    DeleteHeapTagsParams, HeapParams, HeapTagsResponse, ListSessionSnapshotsParams,
+    ListSessionSnapshotsResponse, ListSessionsResponse, QueryHeapsByTagsParams, QueryHeapsResponse,
+    SessionSnapshot, SetHeapTagsParams,
+};

@@ -8,6 +8,7 @@
 //! Unknown fields are rejected so that a misspelt limit (say `timeout_secs`) is
 //! reported to the model instead of being silently ignored.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -25,7 +26,7 @@ pub const MAX_WAIT_MS: u64 = 30_000;
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunJsParams {
-    /// JavaScript or TypeScript source to run: a plain script or an ES module (top-level `await` and `import` declarations are allowed; TypeScript types, interfaces and enums are accepted). The value of the last expression statement, awaited if it is a Promise, becomes the execution's `result`. Each execution starts from a fresh global scope.
+    /// JavaScript or TypeScript source to run: a plain script or an ES module (top-level `await` and `import` declarations are allowed; TypeScript types, interfaces and enums are accepted). The value of the last expression statement, awaited if it is a Promise, becomes the execution's `result`. Each execution starts from a fresh global scope, unless `heap` or `session` resumes a saved one.
     pub code: String,
     /// V8 heap limit for this execution, in megabytes (MiB). If the code allocates beyond it, the execution ends `failed` with a heap-limit error while the server keeps running. Omit to use the server's default; values outside the range the server allows are rejected with a message stating that range.
     pub heap_memory_max_mb: Option<u32>,
@@ -33,6 +34,12 @@ pub struct RunJsParams {
     pub execution_timeout_secs: Option<u64>,
     /// How long to wait for the execution to finish before answering, in milliseconds, from 0 to 30000; default 0 (answer at once with status `queued` or `running`). The wait ends as soon as the execution finishes, and the answer then includes its `result` or `error`; otherwise poll `get_execution`.
     pub wait_ms: Option<u64>,
+    /// Stateful servers only: resume from this heap snapshot, the global scope an earlier execution left, named by 64 lowercase hexadecimal characters (get_execution reports it as `heap`). Omit to start fresh, or from the session's latest heap when `session` is given.
+    pub heap: Option<String>,
+    /// Stateful servers only: log this execution in the named session (1 to 128 characters, no control characters), creating it on first use. With `session` but no `heap`, the run resumes the session's latest heap.
+    pub session: Option<String>,
+    /// Stateful servers only: tags to set on the heap snapshot this execution produces, an object of string values, e.g. {"step": "data loaded"} (same limits as set_heap_tags).
+    pub tags: Option<BTreeMap<String, String>>,
 }
 
 impl RunJsParams {
@@ -59,7 +66,9 @@ impl RunJsParams {
             code: self.code,
             heap_memory_max_mb: self.heap_memory_max_mb,
             execution_timeout_secs: self.execution_timeout_secs,
-            ..RunRequest::default()
+            heap: self.heap,
+            session: self.session,
+            tags: self.tags,
         }
     }
 }
@@ -114,6 +123,9 @@ mod tests {
             heap_memory_max_mb: None,
             execution_timeout_secs: None,
             wait_ms,
+            heap: None,
+            session: None,
+            tags: None,
         }
     }
 
@@ -162,6 +174,24 @@ mod tests {
         }
         let wait_ms = field_description(schemars::schema_for!(RunJsParams), "wait_ms");
         assert!(wait_ms.contains(&MAX_WAIT_MS.to_string()), "{wait_ms}");
+    }
+
+    #[test]
+    fn state_parameters_reach_the_request() {
+        let params: RunJsParams = serde_json::from_value(serde_json::json!({
+            "code": "x",
+            "heap": "ab".repeat(32),
+            "session": "s",
+            "tags": { "k": "v" },
+        }))
+        .expect("valid parameters");
+        let request = params.into_request();
+        assert_eq!(request.heap, Some("ab".repeat(32)));
+        assert_eq!(request.session.as_deref(), Some("s"));
+        assert_eq!(
+            request.tags,
+            Some(BTreeMap::from([("k".to_owned(), "v".to_owned())]))
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! [`McpV8`]: the MCP server handler and its five tools.
+//! [`McpV8`]: the MCP server handler and its five execution tools (the
+//! session and tag tools of a stateful server are in [`super::state`]).
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
@@ -11,11 +12,13 @@ use super::{
     RunJsResponse, ToolError,
 };
 use crate::executor::{ExecutionRecord, Executor, OutputPage};
+use crate::sessions::SessionStore;
 
 /// The name the server announces at MCP initialization.
 const SERVER_NAME: &str = "mcp-v8";
 
-/// The MCP server: the five execution tools over one [`Executor`].
+/// The MCP server: the five execution tools over one [`Executor`], plus the
+/// session and tag tools over a [`SessionStore`] when stateful.
 ///
 /// Cheap to clone (the executor and the router are shared handles), so a
 /// transport may hand a clone to each connection; all clones see the same
@@ -23,6 +26,8 @@ const SERVER_NAME: &str = "mcp-v8";
 #[derive(Clone)]
 pub struct McpV8 {
     executor: Executor,
+    /// The session store of a stateful server; `None` when stateless.
+    sessions: Option<SessionStore>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -30,17 +35,35 @@ impl std::fmt::Debug for McpV8 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("McpV8")
             .field("tools", &self.tool_router)
+            .field("stateful", &self.sessions.is_some())
             .finish_non_exhaustive()
     }
 }
 
 #[tool_router]
 impl McpV8 {
+    /// A stateless server: the five execution tools.
     pub fn new(executor: Executor) -> Self {
         Self {
             executor,
+            sessions: None,
             tool_router: Self::tool_router(),
         }
+    }
+
+    /// A stateful server: the execution tools plus the session and heap-tag
+    /// tools over `sessions` (the same store the executor logs sessions to).
+    pub fn with_state(executor: Executor, sessions: SessionStore) -> Self {
+        Self {
+            executor,
+            sessions: Some(sessions),
+            tool_router: Self::tool_router() + Self::state_router(),
+        }
+    }
+
+    /// The session store, when the server is stateful.
+    pub(super) fn sessions(&self) -> Option<&SessionStore> {
+        self.sessions.as_ref()
     }
 
     #[tool(
@@ -129,6 +152,6 @@ impl ServerHandler for McpV8 {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION")))
-            .with_instructions(descriptions::INSTRUCTIONS)
+            .with_instructions(descriptions::instructions(self.sessions.is_some()))
     }
 }

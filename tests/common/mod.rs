@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -88,6 +89,7 @@ impl ServerOptions {
         command
             .arg("--state-dir")
             .arg(&state_dir)
+            .args(private_heap_store(&state_dir, &self.args))
             .args(&self.args)
             .envs(self.env.iter().map(|(key, value)| (key, value)))
             // If a test panics before it stops the server, the server must
@@ -106,6 +108,23 @@ impl ServerOptions {
             state_dir,
             _owned_state: owned_state,
         }
+    }
+}
+
+/// Storage flags that keep a test's heaps inside its own state directory,
+/// unless the test chose its storage itself. (The server's default heap
+/// directory, /tmp/mcp-v8-heaps, would be shared by every test.)
+pub fn private_heap_store(state_dir: &Path, args: &[String]) -> Vec<String> {
+    let chooses_storage = args
+        .iter()
+        .any(|arg| ["--stateless", "--directory-path", "--s3-bucket"].contains(&arg.as_str()));
+    if chooses_storage {
+        Vec::new()
+    } else {
+        vec![
+            "--directory-path".to_owned(),
+            state_dir.join("heaps").display().to_string(),
+        ]
     }
 }
 

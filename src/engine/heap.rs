@@ -1,0 +1,167 @@
+//! Heap snapshot objects: what a stateful execution leaves behind and the next
+//! one resumes from.
+//!
+//! A V8 snapshot only works with the exact V8 build, flags and external
+//! references that made it; feeding it anything else crashes V8 rather than
+//! failing. So every object carries a header naming the engine build, and a
+//! mismatch is refused with a clear error before V8 ever sees the bytes:
+//!
+//! ```text
+//! b"MCPV8HP1"          magic and format version
+//! u16 (big endian)     length of the fingerprint
+//! fingerprint          UTF-8, e.g. "mcp-v8 0.1.0; deno_core 0.413; v8 150.4.0; runtime 1f2e…"
+//! zstd frame           the snapshot blob
+//! ```
+
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+
+const MAGIC: &[u8; 8] = b"MCPV8HP1";
+/// zstd level: the fast end; snapshots are made on the request path.
+const COMPRESSION_LEVEL: i32 = 3;
+/// Refuse to inflate a snapshot beyond this; no heap limit allows one so big.
+const MAX_SNAPSHOT_BYTES: usize = 4 << 30;
+
+/// Why a stored heap cannot be restored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeapFormatError {
+    #[error("heap corrupt: {0}")]
+    Corrupt(String),
+    #[error(
+        "heap incompatible: it was written by \"{found}\", this server is \"{expected}\"; \
+         heaps only resume on the engine build that made them"
+    )]
+    Incompatible { found: String, expected: String },
+}
+
+/// Names this engine build: what must match for a snapshot to be restorable.
+pub fn fingerprint() -> &'static str {
+    static FINGERPRINT: OnceLock<String> = OnceLock::new();
+    FINGERPRINT.get_or_init(|| {
+        // The snapshot refers to our ops by their index in the external
+        // reference table, and to the objects the bootstrap created.
+        let mut runtime = Sha256::new();
+        runtime.update(super::BOOTSTRAP_JS.as_bytes());
+        for op in super::console::mcp_v8_runtime::init().ops.iter() {
+            runtime.update(op.name.as_bytes());
+            runtime.update([0]);
+        }
+        format!(
+            "mcp-v8 {}; deno_core 0.413; v8 {}; runtime {}",
+            env!("CARGO_PKG_VERSION"),
+            deno_core::v8::VERSION_STRING,
+            hex::encode(&runtime.finalize()[..8])
+        )
+    })
+}
+
+/// Wraps a snapshot blob into a stored object: header, then the zstd frame.
+pub fn encode(blob: &[u8]) -> std::io::Result<Vec<u8>> {
+    let fingerprint = fingerprint().as_bytes();
+    let mut object = Vec::with_capacity(blob.len() / 3);
+    object.extend_from_slice(MAGIC);
+    object.extend_from_slice(&(fingerprint.len() as u16).to_be_bytes());
+    object.extend_from_slice(fingerprint);
+    zstd::stream::copy_encode(blob, &mut object, COMPRESSION_LEVEL)?;
+    Ok(object)
+}
+
+/// Checks the header and inflates the snapshot blob.
+pub fn decode(object: &[u8]) -> Result<Vec<u8>, HeapFormatError> {
+    let rest = object
+        .strip_prefix(MAGIC.as_slice())
+        .ok_or_else(|| HeapFormatError::Corrupt("not an mcp-v8 heap snapshot".into()))?;
+    let (length, rest) = rest
+        .split_first_chunk::<2>()
+        .ok_or_else(|| HeapFormatError::Corrupt("truncated header".into()))?;
+    let length = u16::from_be_bytes(*length) as usize;
+    if rest.len() < length {
+        return Err(HeapFormatError::Corrupt("truncated header".into()));
+    }
+    let (found, frame) = rest.split_at(length);
+    let found = String::from_utf8_lossy(found);
+    if found != fingerprint() {
+        return Err(HeapFormatError::Incompatible {
+            found: found.into_owned(),
+            expected: fingerprint().to_owned(),
+        });
+    }
+    let mut blob = Vec::new();
+    let mut decoder = zstd::stream::read::Decoder::new(frame)
+        .map_err(|error| HeapFormatError::Corrupt(error.to_string()))?;
+    std::io::copy(
+        &mut std::io::Read::take(&mut decoder, MAX_SNAPSHOT_BYTES as u64),
+        &mut blob,
+    )
+    .map_err(|error| HeapFormatError::Corrupt(format!("snapshot data unreadable: {error}")))?;
+    Ok(blob)
+}
+
+/// A restored snapshot blob, lent to V8 as `&'static [u8]` (deno_core's
+/// `startup_snapshot` demands it, and V8 keeps pointers into it for the life of
+/// the isolate) and freed when this value drops. Leaking one buffer per
+/// restore would grow the worker without bound.
+pub struct RestoredBlob(*mut [u8]);
+
+impl RestoredBlob {
+    pub fn new(blob: Vec<u8>) -> Self {
+        Self(Box::into_raw(blob.into_boxed_slice()))
+    }
+
+    /// # Safety
+    /// The caller must drop every isolate created from the returned slice
+    /// before dropping `self`.
+    pub unsafe fn as_static(&self) -> &'static [u8] {
+        // SAFETY: the allocation lives until `drop`; the caller upholds that
+        // no isolate outlives it.
+        unsafe { &*self.0 }
+    }
+}
+
+impl Drop for RestoredBlob {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` came from `Box::into_raw` and is dropped once.
+        drop(unsafe { Box::from_raw(self.0) });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let blob: Vec<u8> = (0..100_000u32)
+            .flat_map(|n| (n % 7).to_le_bytes())
+            .collect();
+        let object = encode(&blob).expect("encode");
+        assert!(object.len() < blob.len() / 4, "compressed");
+        assert_eq!(decode(&object).expect("decode"), blob);
+    }
+
+    #[test]
+    fn foreign_bytes_are_corrupt() {
+        assert!(matches!(decode(b"hello"), Err(HeapFormatError::Corrupt(_))));
+    }
+
+    #[test]
+    fn truncation_is_corrupt() {
+        let object = encode(&[7u8; 50_000]).expect("encode");
+        let error = decode(&object[..object.len() - 5]).expect_err("truncated");
+        assert!(matches!(error, HeapFormatError::Corrupt(_)), "{error}");
+    }
+
+    #[test]
+    fn another_build_is_incompatible() {
+        let mut object = encode(b"blob").expect("encode");
+        let start = MAGIC.len() + 2;
+        object[start] ^= 0x20;
+        let error = decode(&object).expect_err("other build");
+        assert!(
+            matches!(error, HeapFormatError::Incompatible { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("incompatible"));
+    }
+}

@@ -1,0 +1,402 @@
+//! A local, size-bounded cache in front of a remote store (S3), so that an
+//! execution resuming a recent heap does not pay a round trip.
+//!
+//! Reads try the cache first; a cached file is verified like any read, and a
+//! corrupt one is deleted and fetched again. Writes go to the remote store
+//! first and then to the cache (write-through), so the cache never holds an
+//! object the remote store lacks. The cache is an optimisation: failing to
+//! write or evict a cache file is logged, never returned.
+//!
+//! The cache directory belongs to one server process: the index of sizes and
+//! use order lives in memory, rebuilt from the files (by modification time) at
+//! start-up.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::error::blocking;
+use super::lru::LruIndex;
+use super::{HeapKey, HeapStore, StorageError, files};
+
+/// `remote` with a cache of its objects in `dir`.
+#[derive(Debug)]
+pub struct CachedStore {
+    remote: Arc<dyn HeapStore>,
+    cache: Arc<Cache>,
+}
+
+/// The cache directory and its index; shared with blocking tasks.
+#[derive(Debug)]
+struct Cache {
+    dir: PathBuf,
+    index: Mutex<LruIndex>,
+}
+
+/// What a cache lookup found.
+enum Lookup {
+    Hit(Vec<u8>),
+    Miss,
+}
+
+impl CachedStore {
+    /// Creates `dir` if needed, indexes the files already in it (evicting down
+    /// to `max_bytes` if the bound shrank) and sweeps temporary files left by
+    /// a crash.
+    pub async fn open(
+        remote: Arc<dyn HeapStore>,
+        dir: impl Into<PathBuf>,
+        max_bytes: u64,
+    ) -> Result<Self, StorageError> {
+        let dir = dir.into();
+        let backend = format!("cache {}", dir.display());
+        let cache = blocking(&backend, move || Cache::open(dir, max_bytes)).await?;
+        Ok(CachedStore {
+            remote,
+            cache: Arc::new(cache),
+        })
+    }
+
+    /// The cache directory.
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache.dir
+    }
+
+    /// Bytes currently held in the cache, as the index counts them.
+    pub fn cached_bytes(&self) -> u64 {
+        self.cache.index().total_bytes()
+    }
+
+    async fn get_cached(&self, key: &HeapKey) -> Result<Vec<u8>, StorageError> {
+        let cache = self.cache.clone();
+        let lookup_key = key.clone();
+        let describe = self.describe();
+        match blocking(&describe, move || Ok(cache.lookup(&lookup_key))).await? {
+            Lookup::Hit(object) => return Ok(object),
+            Lookup::Miss => {}
+        }
+        let object = self.remote.get(key).await?;
+        let cache = self.cache.clone();
+        let key = key.clone();
+        blocking(&describe, move || {
+            cache.store(&key, &object);
+            Ok(object)
+        })
+        .await
+    }
+
+    async fn put_through(&self, key: &HeapKey, object: Bytes) -> Result<(), StorageError> {
+        self.remote.put(key, object.clone()).await?;
+        let cache = self.cache.clone();
+        let key = key.clone();
+        blocking(&self.describe(), move || {
+            cache.store(&key, &object);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn check_both(&self) -> Result<(), StorageError> {
+        self.remote.check().await?;
+        let cache = self.cache.clone();
+        blocking(&self.describe(), move || files::probe_writable(&cache.dir)).await
+    }
+}
+
+impl HeapStore for CachedStore {
+    fn put(&self, key: &HeapKey, object: Bytes) -> BoxFuture<'_, Result<(), StorageError>> {
+        let key = key.clone();
+        async move { self.put_through(&key, object).await }.boxed()
+    }
+
+    fn get(&self, key: &HeapKey) -> BoxFuture<'_, Result<Vec<u8>, StorageError>> {
+        let key = key.clone();
+        async move { self.get_cached(&key).await }.boxed()
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), StorageError>> {
+        self.check_both().boxed()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} (cache {})",
+            self.remote.describe(),
+            self.cache.dir.display()
+        )
+    }
+}
+
+impl Cache {
+    fn open(dir: PathBuf, max_bytes: u64) -> Result<Self, StorageError> {
+        files::create_root(&dir)?;
+        files::sweep_stale_temp_files(&dir);
+        let mut found = files::scan(&dir)?;
+        found.sort_by_key(|file| file.modified);
+        let mut index = LruIndex::new(max_bytes);
+        let mut evicted = Vec::new();
+        for file in found {
+            evicted.extend(index.insert(file.key, file.size));
+        }
+        let cache = Cache {
+            dir,
+            index: Mutex::new(index),
+        };
+        cache.delete(&evicted);
+        Ok(cache)
+    }
+
+    /// The index, even if a thread panicked while holding it: every update
+    /// leaves it consistent, and the worst a stale entry costs is a refetch.
+    fn index(&self) -> MutexGuard<'_, LruIndex> {
+        self.index
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A verified cached copy, or a miss. Unreadable and corrupt files count
+    /// as misses (and corrupt ones are deleted), so that a damaged cache can
+    /// never fail an execution the remote store could serve.
+    fn lookup(&self, key: &HeapKey) -> Lookup {
+        let object = match files::read(&self.dir, key) {
+            Ok(Some(object)) => object,
+            Ok(None) => {
+                self.index().remove(key);
+                return Lookup::Miss;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "heap cache read failed; fetching from the store");
+                return Lookup::Miss;
+            }
+        };
+        if let Err(err) = key.verify(&object) {
+            tracing::warn!(error = %err, "deleting a corrupt cached heap; fetching it again");
+            self.index().remove(key);
+            self.delete(std::slice::from_ref(key));
+            return Lookup::Miss;
+        }
+        let size = object.len() as u64;
+        let mut index = self.index();
+        if !index.touch(key) {
+            // Written by an earlier process after the start-up scan, or
+            // re-created after an eviction raced with a read.
+            let evicted = index.insert(key.clone(), size);
+            self.delete_locked(&evicted);
+        }
+        drop(index);
+        files::touch(&self.dir, key);
+        Lookup::Hit(object)
+    }
+
+    /// Adds a verified object, evicting least recently used ones beyond the
+    /// bound. Best effort: failures are logged.
+    fn store(&self, key: &HeapKey, object: &[u8]) {
+        let size = object.len() as u64;
+        if !self.index().fits(size) {
+            tracing::debug!(%key, size, "heap larger than the whole cache; not cached");
+            return;
+        }
+        if let Err(err) = files::write_atomic(&self.dir, key, object) {
+            tracing::warn!(error = %err, "could not cache a heap");
+            return;
+        }
+        let mut index = self.index();
+        let evicted = index.insert(key.clone(), size);
+        // Deleted while the index is locked, so that a concurrent store of an
+        // evicted key cannot be undone by this deletion.
+        self.delete_locked(&evicted);
+    }
+
+    fn delete(&self, keys: &[HeapKey]) {
+        let _index = self.index();
+        self.delete_locked(keys);
+    }
+
+    /// Deletes the files of `keys`; the caller holds the index lock.
+    fn delete_locked(&self, keys: &[HeapKey]) {
+        for key in keys {
+            if let Err(err) = files::remove(&self.dir, key) {
+                tracing::warn!(error = %err, "could not evict a cached heap");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::storage::DirectoryStore;
+
+    /// A remote store that counts its reads, to tell hits from misses.
+    #[derive(Debug)]
+    struct Counting {
+        inner: DirectoryStore,
+        gets: AtomicUsize,
+    }
+
+    impl HeapStore for Counting {
+        fn put(&self, key: &HeapKey, object: Bytes) -> BoxFuture<'_, Result<(), StorageError>> {
+            self.inner.put(key, object)
+        }
+        fn get(&self, key: &HeapKey) -> BoxFuture<'_, Result<Vec<u8>, StorageError>> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            self.inner.get(key)
+        }
+        fn check(&self) -> BoxFuture<'_, Result<(), StorageError>> {
+            self.inner.check()
+        }
+        fn describe(&self) -> String {
+            "counting".to_owned()
+        }
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        remote: Arc<Counting>,
+        store: CachedStore,
+        cache_dir: PathBuf,
+    }
+
+    impl Fixture {
+        async fn new(max_bytes: u64) -> Fixture {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let remote = Arc::new(Counting {
+                inner: DirectoryStore::open(dir.path().join("remote"))
+                    .await
+                    .expect("remote"),
+                gets: AtomicUsize::new(0),
+            });
+            let cache_dir = dir.path().join("cache");
+            let store = CachedStore::open(remote.clone(), &cache_dir, max_bytes)
+                .await
+                .expect("cache");
+            Fixture {
+                _dir: dir,
+                remote,
+                store,
+                cache_dir,
+            }
+        }
+
+        fn remote_gets(&self) -> usize {
+            self.remote.gets.load(Ordering::SeqCst)
+        }
+
+        fn cached(&self, key: &HeapKey) -> bool {
+            files::object_path(&self.cache_dir, key).exists()
+        }
+    }
+
+    /// An object of exactly `size` bytes, distinct per `seed`.
+    fn object(seed: u8, size: usize) -> (HeapKey, Bytes) {
+        let bytes = Bytes::from(vec![seed; size]);
+        (HeapKey::of(&bytes), bytes)
+    }
+
+    #[tokio::test]
+    async fn writes_go_through_and_reads_hit_the_cache() {
+        let fixture = Fixture::new(1 << 20).await;
+        let (key, bytes) = object(1, 100);
+        fixture.store.put(&key, bytes.clone()).await.expect("put");
+        assert!(fixture.cached(&key), "write-through");
+        assert_eq!(fixture.store.get(&key).await.expect("get"), bytes);
+        assert_eq!(fixture.remote_gets(), 0, "served from the cache");
+        assert_eq!(
+            fixture.store.describe(),
+            format!("counting (cache {})", fixture.cache_dir.display())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wiped_cache_is_refilled_from_the_remote() {
+        let fixture = Fixture::new(1 << 20).await;
+        let (key, bytes) = object(2, 100);
+        fixture.store.put(&key, bytes.clone()).await.expect("put");
+        fs::remove_dir_all(&fixture.cache_dir).expect("wipe");
+
+        assert_eq!(fixture.store.get(&key).await.expect("miss"), bytes);
+        assert_eq!(fixture.remote_gets(), 1);
+        assert!(fixture.cached(&key), "refilled");
+        assert_eq!(fixture.store.get(&key).await.expect("hit"), bytes);
+        assert_eq!(fixture.remote_gets(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_cached_file_is_deleted_and_refetched() {
+        let fixture = Fixture::new(1 << 20).await;
+        let (key, bytes) = object(3, 100);
+        fixture.store.put(&key, bytes.clone()).await.expect("put");
+        let path = files::object_path(&fixture.cache_dir, &key);
+        let mut damaged = bytes.to_vec();
+        damaged[0] ^= 0xff;
+        fs::write(&path, damaged).expect("damage");
+
+        assert_eq!(fixture.store.get(&key).await.expect("refetched"), bytes);
+        assert_eq!(fixture.remote_gets(), 1);
+        assert_eq!(fs::read(&path).expect("rewritten"), bytes);
+    }
+
+    #[tokio::test]
+    async fn missing_everywhere_is_not_found() {
+        let fixture = Fixture::new(1 << 20).await;
+        let (key, _) = object(4, 10);
+        let err = fixture.store.get(&key).await.expect_err("missing");
+        assert!(matches!(err, StorageError::NotFound(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn eviction_keeps_the_most_recently_used_within_the_bound() {
+        let fixture = Fixture::new(250).await;
+        let (a, a_bytes) = object(10, 100);
+        let (b, b_bytes) = object(11, 100);
+        let (c, c_bytes) = object(12, 100);
+        fixture.store.put(&a, a_bytes).await.expect("a");
+        fixture.store.put(&b, b_bytes).await.expect("b");
+        fixture.store.get(&a).await.expect("use a");
+        fixture.store.put(&c, c_bytes).await.expect("c");
+
+        assert!(fixture.cached(&a), "recently used");
+        assert!(!fixture.cached(&b), "least recently used is evicted");
+        assert!(fixture.cached(&c), "just written");
+        assert_eq!(fixture.store.cached_bytes(), 200);
+        assert_eq!(fixture.remote_gets(), 0);
+        // Evicted from the cache, still in the remote store.
+        fixture.store.get(&b).await.expect("b from remote");
+        assert_eq!(fixture.remote_gets(), 1);
+    }
+
+    #[tokio::test]
+    async fn objects_larger_than_the_cache_are_not_cached() {
+        let fixture = Fixture::new(50).await;
+        let (key, bytes) = object(20, 100);
+        fixture.store.put(&key, bytes.clone()).await.expect("put");
+        assert!(!fixture.cached(&key));
+        assert_eq!(fixture.store.get(&key).await.expect("get"), bytes);
+        assert_eq!(fixture.store.cached_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn reopening_indexes_existing_files_and_enforces_a_smaller_bound() {
+        let fixture = Fixture::new(1 << 20).await;
+        let mut keys = Vec::new();
+        for seed in 30..33 {
+            let (key, bytes) = object(seed, 100);
+            fixture.store.put(&key, bytes).await.expect("put");
+            keys.push(key);
+            // Distinct modification times give a deterministic order.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let reopened = CachedStore::open(fixture.remote.clone(), &fixture.cache_dir, 200)
+            .await
+            .expect("reopen");
+        assert_eq!(reopened.cached_bytes(), 200);
+        assert!(!fixture.cached(&keys[0]), "the oldest file is evicted");
+        assert!(fixture.cached(&keys[1]) && fixture.cached(&keys[2]));
+    }
+}

@@ -1,0 +1,268 @@
+//! Stateful mode with the directory store: heaps resumed by hash, across
+//! restarts, forked, and refused clearly when missing, corrupt or malformed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{ServerOptions, error_of};
+use serde_json::{Value, json};
+
+/// Runs `code` (optionally resuming `heap`) and returns the final record.
+async fn run(server: &common::Server, code: &str, heap: Option<&str>) -> Value {
+    let mut arguments = json!({ "code": code });
+    if let Some(heap) = heap {
+        arguments["heap"] = json!(heap);
+    }
+    server.run_and_wait_with(arguments).await
+}
+
+fn completed_heap(record: &Value) -> String {
+    assert_eq!(record["status"], "completed", "{record}");
+    let heap = record["heap"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no heap: {record}"));
+    assert_eq!(heap.len(), 64, "{record}");
+    assert!(
+        heap.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
+    heap.to_owned()
+}
+
+/// Where the directory store keeps the object named `hash` under `root`.
+fn stored_file(root: &Path, hash: &str) -> PathBuf {
+    fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if let Some(found) = find(&path, name) {
+                    return Some(found);
+                }
+            } else if entry.file_name() == name {
+                return Some(path);
+            }
+        }
+        None
+    }
+    find(root, hash).unwrap_or_else(|| panic!("no stored heap {hash} under {}", root.display()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn globals_and_script_declarations_are_resumed() {
+    let server = ServerOptions::new().start().await;
+    let first = run(
+        &server,
+        "var counter = 41; function next() { return ++counter } globalThis.label = 'kept'; counter",
+        None,
+    )
+    .await;
+    assert_eq!(first["result"], "41");
+    let heap = completed_heap(&first);
+    let size = first["heap_size_bytes"].as_u64().expect("heap_size_bytes");
+    assert!(size > 0 && size < 1024 * 1024, "{first}");
+
+    let second = run(&server, "next() + ' ' + label", Some(&heap)).await;
+    assert_eq!(second["result"], "42 kept", "{second}");
+    let third = run(&server, "next()", Some(&completed_heap(&second))).await;
+    assert_eq!(third["result"], "43", "{third}");
+
+    // Omitting the heap starts fresh.
+    assert_eq!(server.eval("typeof counter").await, "undefined");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modules_run_on_resumed_heaps() {
+    let server = ServerOptions::new().start().await;
+    let first = run(
+        &server,
+        "globalThis.base = 40; const local = 1; local",
+        None,
+    )
+    .await;
+    let heap = completed_heap(&first);
+    let second = run(
+        &server,
+        "export const x = 1; await Promise.resolve(base + x + 1)",
+        Some(&heap),
+    )
+    .await;
+    assert_eq!(second["result"], "42", "{second}");
+    let third = run(
+        &server,
+        "await Promise.resolve(base)",
+        Some(&completed_heap(&second)),
+    )
+    .await;
+    assert_eq!(third["result"], "40", "{third}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_kept_in_a_heap_still_show_their_stack() {
+    let server = ServerOptions::new().start().await;
+    let first = run(
+        &server,
+        "function make() { return new Error('kept') }\nglobalThis.a = make(); globalThis.b = make(); b.stack; 1",
+        None,
+    )
+    .await;
+    let second = run(
+        &server,
+        "a.stack + '\\n--\\n' + b.stack",
+        Some(&completed_heap(&first)),
+    )
+    .await;
+    let result = second["result"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{second}"));
+    assert_eq!(result.matches("Error: kept").count(), 2, "{result}");
+    assert_eq!(result.matches("at make").count(), 2, "{result}");
+
+    // An uncaught error in a stateful execution carries its stack too.
+    let thrown = run(
+        &server,
+        "function boom() { throw new Error('kaboom') }\nboom()",
+        None,
+    )
+    .await;
+    assert_eq!(thrown["status"], "failed");
+    assert!(error_of(&thrown).contains("at boom"), "{thrown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heaps_resume_after_a_restart() {
+    let state = tempfile::tempdir().expect("state dir");
+    let server = ServerOptions::new().state_dir(state.path()).start().await;
+    let heap = completed_heap(&run(&server, "var answer = 42; answer", None).await);
+    server.stop().await;
+
+    let server = ServerOptions::new().state_dir(state.path()).start().await;
+    let resumed = run(&server, "answer", Some(&heap)).await;
+    assert_eq!(resumed["result"], "42", "{resumed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_heap_resumed_twice_in_parallel_forks() {
+    let server = ServerOptions::new()
+        .args(["--max-concurrent-executions", "2"])
+        .start()
+        .await;
+    let base = completed_heap(&run(&server, "var trail = ['base']; trail.length", None).await);
+
+    let (left, right) = tokio::join!(
+        run(&server, "trail.push('left'); trail.join(',')", Some(&base)),
+        run(&server, "trail.push('right'); trail.join(',')", Some(&base)),
+    );
+    assert_eq!(left["result"], "base,left", "{left}");
+    assert_eq!(right["result"], "base,right", "{right}");
+    let (left, right) = (completed_heap(&left), completed_heap(&right));
+    assert_ne!(left, right);
+
+    assert_eq!(
+        run(&server, "trail.join(',')", Some(&left)).await["result"],
+        "base,left"
+    );
+    assert_eq!(
+        run(&server, "trail.join(',')", Some(&right)).await["result"],
+        "base,right"
+    );
+    assert_eq!(
+        run(&server, "trail.join(',')", Some(&base)).await["result"],
+        "base"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_heap_fails_with_its_hash() {
+    let server = ServerOptions::new().start().await;
+    let unknown = "ab".repeat(32);
+    let record = run(&server, "1", Some(&unknown)).await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(
+        error_of(&record).contains(&format!("heap not found: {unknown}")),
+        "{record}"
+    );
+    assert_eq!(server.eval("1 + 1").await, "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_heap_names_are_refused_before_use() {
+    let server = ServerOptions::new().start().await;
+    for bad in [
+        "../../etc/passwd",
+        "ABCDEF",
+        &"A".repeat(64),
+        &"0".repeat(63),
+    ] {
+        let error = server
+            .call_err("run_js", json!({ "code": "1", "heap": bad }))
+            .await;
+        assert!(error.contains("heap"), "{bad}: {error}");
+    }
+    assert_eq!(server.eval("1 + 1").await, "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupted_and_truncated_heaps_fail_clearly() {
+    let server = ServerOptions::new().start().await;
+    let heaps = server.state_dir().join("heaps");
+
+    let flipped = completed_heap(&run(&server, "var x = 'flip'; x", None).await);
+    let path = stored_file(&heaps, &flipped);
+    let mut bytes = std::fs::read(&path).expect("read heap");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&path, &bytes).expect("corrupt heap");
+    let record = run(&server, "x", Some(&flipped)).await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(error_of(&record).contains("corrupt"), "{record}");
+
+    let truncated = completed_heap(&run(&server, "var y = 'cut'; y", None).await);
+    let path = stored_file(&heaps, &truncated);
+    let bytes = std::fs::read(&path).expect("read heap");
+    std::fs::write(&path, &bytes[..bytes.len() / 3]).expect("truncate heap");
+    let record = run(&server, "y", Some(&truncated)).await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(error_of(&record).contains("corrupt"), "{record}");
+
+    assert_eq!(server.eval("'still serving'").await, "still serving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sessions_advance_in_parallel_with_separate_state() {
+    let server = ServerOptions::new()
+        .args(["--max-concurrent-executions", "2"])
+        .start()
+        .await;
+    let step = |session: &'static str, n: usize| {
+        let server = &server;
+        async move {
+            let code = format!(
+                "globalThis.steps = (globalThis.steps ?? []).concat('{session}{n}'); steps.join(',')"
+            );
+            let record = server
+                .run_and_wait_with(json!({ "code": code, "session": session }))
+                .await;
+            assert_eq!(record["status"], "completed", "{record}");
+            record["result"].as_str().expect("result").to_owned()
+        }
+    };
+    let mut last = (String::new(), String::new());
+    for n in 0..4 {
+        last = tokio::join!(step("a", n), step("b", n));
+    }
+    assert_eq!(last.0, "a0,a1,a2,a3");
+    assert_eq!(last.1, "b0,b1,b2,b3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_mode_refuses_heaps() {
+    let server = ServerOptions::new().args(["--stateless"]).start().await;
+    let record = server.run_and_wait("var x = 1; x").await;
+    assert_eq!(record["status"], "completed");
+    assert!(record.get("heap").is_none(), "{record}");
+    let error = server
+        .call_err("run_js", json!({ "code": "1", "heap": "ab".repeat(32) }))
+        .await;
+    assert!(error.contains("stateless"), "{error}");
+}
