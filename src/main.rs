@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use futures::future::BoxFuture;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
@@ -15,6 +16,7 @@ use mcp_v8::sessions::SessionStore;
 use mcp_v8::storage::{self, HeapStore};
 use mcp_v8::tools::McpV8;
 use mcp_v8::transport;
+use mcp_v8::transport::api::{ApiState, Readiness};
 use mcp_v8::transport::http::HttpServer;
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +58,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let readiness = Arc::new(StorageReadiness(heap_store.clone()));
     let executor = Executor::start(executor_config(&config, heap_store, sessions.clone())?).await?;
     let tools = match sessions {
         Some(sessions) => McpV8::with_state(executor.clone(), sessions),
@@ -64,8 +67,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let result = match http {
         Some(http) => {
             // The plain HTTP API (/api, /healthz, /readyz, /openapi.json), on the same port.
-            // TODO(api): transport::api::router(ApiState::new(executor.clone(), readiness))
-            let api = axum::Router::new();
+            let api = transport::api::router(ApiState::new(executor.clone(), readiness));
             http.serve(tools, api, shutdown_signal())
                 .await
                 .map_err(anyhow::Error::from)
@@ -102,6 +104,20 @@ async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => tracing::info!("SIGINT received, shutting down"),
         () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// `/readyz` reports ready while the heap store (if any) answers.
+struct StorageReadiness(Option<Arc<dyn HeapStore>>);
+
+impl Readiness for StorageReadiness {
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            match &self.0 {
+                Some(store) => store.check().await.map_err(|error| error.to_string()),
+                None => Ok(()),
+            }
+        })
     }
 }
 

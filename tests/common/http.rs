@@ -51,11 +51,13 @@ impl HttpServer {
                 (temp.path().to_path_buf(), Some(temp))
             }
         };
+        let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
         let mut child = Command::new(BIN)
             .arg("--state-dir")
             .arg(&state_dir)
+            .args(super::private_heap_store(&state_dir, &args))
             .args(port_args)
-            .args(args)
+            .args(&args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -96,4 +98,89 @@ impl HttpServer {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+}
+
+// ---- MCP over HTTP ---------------------------------------------------------
+
+impl HttpServer {
+    /// Sends SIGTERM and waits for the process to exit; returns its status.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("the server is running");
+        let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
+        // SAFETY: kill(2) takes plain integers and has no memory-safety requirements.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(
+            rc,
+            0,
+            "kill -TERM {pid}: {}",
+            std::io::Error::last_os_error()
+        );
+        tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .expect("the server did not exit after SIGTERM")
+            .expect("wait for the server")
+    }
+}
+
+/// The `Accept` header Streamable HTTP requires on POST.
+pub const MCP_ACCEPT: &str = "application/json, text/event-stream";
+
+/// A JSON-RPC `initialize` request (id 1) asking for protocol `version`.
+pub fn initialize_request(version: &str) -> serde_json::Value {
+    serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": version,
+            "capabilities": {},
+            "clientInfo": { "name": "mcp-v8-tests", "version": "0" }
+        }
+    })
+}
+
+/// POSTs a JSON-RPC message to Streamable HTTP `url`, with a session id and a
+/// bearer token when given.
+pub async fn post_mcp(
+    client: &reqwest::Client,
+    url: &str,
+    session: Option<&str>,
+    token: Option<&str>,
+    message: &serde_json::Value,
+) -> reqwest::Response {
+    let mut request = client
+        .post(url)
+        .header(reqwest::header::ACCEPT, MCP_ACCEPT)
+        .json(message);
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    tokio::time::timeout(DEADLINE, request.send())
+        .await
+        .expect("the server did not answer in time")
+        .expect("send the request")
+}
+
+/// The JSON-RPC messages of a response: the JSON body itself, or the `data:`
+/// lines of an SSE body that parse as JSON.
+pub async fn mcp_messages(response: reqwest::Response) -> Vec<serde_json::Value> {
+    let is_sse = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/event-stream"));
+    let body = tokio::time::timeout(DEADLINE, response.text())
+        .await
+        .expect("the response body did not end in time")
+        .expect("read the response body");
+    if !is_sse {
+        return vec![serde_json::from_str(&body).expect("a JSON body")];
+    }
+    body.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str(data.trim()).ok())
+        .collect()
 }

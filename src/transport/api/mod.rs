@@ -1,1 +1,152 @@
 //! The plain HTTP API under `/api`, health endpoints and the OpenAPI document.
+//!
+//! Served by the HTTP transport on the same port as `/mcp`: [`router`] is
+//! merged into its router, which adds the body-size limit, Host/Origin checks
+//! and authentication for every route. Handlers are thin adapters over the
+//! same [`Executor`] the MCP tools use, with the same semantics.
+//!
+//! Routes and the OpenAPI document are built from one list (utoipa-axum's
+//! `routes!` takes each route's method and path from its `#[utoipa::path]`),
+//! so `/openapi.json` always describes exactly what is served.
+//!
+//! Every failure is `{"error": {"code", "message"}}` ([`ApiError`]); unknown
+//! routes and methods included.
+
+mod error;
+mod executions;
+mod extract;
+mod meta;
+mod types;
+
+use std::sync::{Arc, LazyLock};
+
+use axum::Router;
+use axum::extract::Request;
+use futures::future::BoxFuture;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::executor::Executor;
+
+pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
+pub use executions::EXEC_OUTPUT_BYTES;
+pub use types::{
+    Created, ExecRequest, ExecResponse, ExecutionList, Health, OutputParams, Page, Record, Status,
+    Summary, Version,
+};
+
+/// Whether the server's dependencies can serve requests; `/readyz` asks it.
+///
+/// A trait so the transport does not depend on what readiness means: the
+/// storage layer plugs in a check of its backend.
+pub trait Readiness: Send + Sync {
+    /// `Err` carries the reason, which `/readyz` reports with its 503.
+    fn check(&self) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// Readiness with no dependencies to check.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AlwaysReady;
+
+impl Readiness for AlwaysReady {
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// What the API's handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    executor: Executor,
+    readiness: Arc<dyn Readiness>,
+}
+
+impl ApiState {
+    pub fn new(executor: Executor, readiness: Arc<dyn Readiness>) -> Self {
+        Self {
+            executor,
+            readiness,
+        }
+    }
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState").finish_non_exhaustive()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mcp-v8 HTTP API",
+        description = "Run JavaScript/TypeScript in fresh V8 isolates and follow executions. \
+                       Errors are `{\"error\": {\"code\", \"message\"}}` with a stable snake_case `code`."
+    ),
+    tags(
+        (name = "executions", description = "Run code and follow executions."),
+        (name = "meta", description = "Health, readiness, version and this document."),
+    )
+)]
+struct ApiDoc;
+
+/// Every route, each registered together with its OpenAPI operation.
+fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(executions::exec))
+        .routes(routes!(
+            executions::create_execution,
+            executions::list_executions
+        ))
+        .routes(routes!(executions::get_execution))
+        .routes(routes!(executions::execution_output))
+        .routes(routes!(executions::cancel_execution))
+        .routes(routes!(meta::healthz))
+        .routes(routes!(meta::readyz))
+        .routes(routes!(meta::version))
+        .routes(routes!(meta::openapi_json))
+}
+
+/// The OpenAPI document served at `/openapi.json`. Built once: it depends on
+/// nothing but the code.
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| routes().into_openapi());
+    &DOCUMENT
+}
+
+/// The API's routes, with JSON answers for unknown routes (404) and methods
+/// (405), ready to be merged into the HTTP server's router.
+///
+/// It carries the catch-all fallback, so the router it is merged into must
+/// not set one of its own (axum refuses to merge two).
+pub fn router(state: ApiState) -> Router {
+    let (router, _) = routes().split_for_parts();
+    router
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn no_route(request: Request) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!(
+            "no route for {} {}; see /openapi.json",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// axum adds the `Allow` header to this answer.
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!(
+            "{} is not allowed on {}; the Allow header lists the methods that are",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}

@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# The load benchmark: mcp-v8's plain HTTP API (`POST /api/exec`) under a
+# constant arrival rate, stateless and stateful, against the floor (bare
+# deno_core) measured in the same run. Writes bench/results/<date>-<topology>.md.
+#
+#   bench/run.sh [--quick] [--no-build] [--no-state] [--modes "stateless stateful"]
+#
+# --quick      10 s per rate instead of 30 s (and a shorter state benchmark);
+#              the report is written to <date>-<topology>-quick.md
+# --no-build   use the binaries already in target/release
+# --no-state   skip bench/state.sh (snapshot sizes and times, RSS over 10 000
+#              stateful executions); by default its section is included
+#
+# Load: examples/loadgen.rs, open loop. Each request is due at start + i/rate
+# and its latency counts from that due time, so a server (or generator) that
+# falls behind cannot hide queueing (no coordinated omission). Requests rotate
+# through eight snippets and every answer is checked. oha (installed with
+# `cargo install --locked oha` when missing) cross-checks one step with a
+# single snippet and its own coordinated-omission correction.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+QUICK=0
+BUILD=1
+STATE=1
+MODES="stateless stateful"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --no-build) BUILD=0 ;;
+    --no-state) STATE=0 ;;
+    --modes) MODES="$2"; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+STEP=30
+FLOOR_SECONDS=5
+OHA_SECONDS=10
+if [ "$QUICK" = 1 ]; then
+  STEP=10
+  FLOOR_SECONDS=3
+  OHA_SECONDS=5
+fi
+STATELESS_RATES="100 200 500 600 1000 2000"
+STATEFUL_RATES="60 100 200 500 1000 2000"
+# Pause between steps so one step's backlog does not spill into the next.
+PAUSE=3
+
+DATE="$(date +%F)"
+TOPOLOGY="$(topology)"
+SUFFIX=""
+[ "$QUICK" = 1 ] && SUFFIX="-quick"
+REPORT="$BENCH_DIR/results/${DATE}-${TOPOLOGY}${SUFFIX}.md"
+
+WORK="$(mktemp -d /tmp/mcp-v8-bench.XXXXXX)"
+cleanup() {
+  stop_server
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+# Open-loop load at 2000/s can hold a thousand connections open at once.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+command -v jq >/dev/null || { log "installing jq"; apt-get install -y -qq jq >/dev/null; }
+if [ "$BUILD" = 1 ]; then
+  build_all
+fi
+if ! command -v oha >/dev/null && [ ! -x "$HOME/.cargo/bin/oha" ]; then
+  # Without --locked, one of oha's dependencies wants a newer rustc.
+  log "installing oha (cargo install --locked oha)"
+  cargo install --locked --quiet oha
+fi
+OHA="$(command -v oha || echo "$HOME/.cargo/bin/oha")"
+
+# CPU seconds (user + system) a process has used.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' /proc/"$1"/stat 2>/dev/null || echo 0
+}
+workers_cpu_seconds() {
+  local total=0 pid
+  for pid in $(worker_pids "$1"); do
+    total="$(awk -v a="$total" -v b="$(cpu_seconds "$pid")" 'BEGIN {printf "%.3f", a + b}')"
+  done
+  echo "$total"
+}
+
+log "floor: bare deno_core, 2 threads, ${FLOOR_SECONDS} s"
+"$EXAMPLES/floor" bare --threads 2 --seconds "$FLOOR_SECONDS" --json >"$WORK/floor.json"
+log "floor: $(cat "$WORK/floor.json")"
+log "floor: mcp-v8's engine in process, 2 threads, ${FLOOR_SECONDS} s"
+"$EXAMPLES/floor" engine --threads 2 --seconds "$FLOOR_SECONDS" --json >"$WORK/engine.json"
+log "engine: $(cat "$WORK/engine.json")"
+
+: >"$WORK/load.jsonl"
+for mode in $MODES; do
+  case "$mode" in
+    stateless)
+      rates="$STATELESS_RATES"
+      args=(--stateless --state-dir "$WORK/$mode-state")
+      ;;
+    stateful)
+      rates="$STATEFUL_RATES"
+      args=(--state-dir "$WORK/$mode-state" --directory-path "$WORK/$mode-heaps")
+      ;;
+    *) echo "run.sh: unknown mode $mode" >&2; exit 2 ;;
+  esac
+  log "$mode: starting mcp-v8 ${args[*]}"
+  start_server "$WORK/$mode.log" "${args[@]}"
+  log "$mode: serving at $SERVER_URL (workers: $(worker_pids "$SERVER_PID" | wc -l))"
+  for rate in $rates; do
+    server_cpu0="$(cpu_seconds "$SERVER_PID")"
+    workers_cpu0="$(workers_cpu_seconds "$SERVER_PID")"
+    out="$("$EXAMPLES/loadgen" --url "$SERVER_URL/api/exec" --rate "$rate" --duration "$STEP" --label "$mode")"
+    server_cpu="$(awk -v a="$server_cpu0" -v b="$(cpu_seconds "$SERVER_PID")" 'BEGIN {printf "%.3f", b - a}')"
+    workers_cpu="$(awk -v a="$workers_cpu0" -v b="$(workers_cpu_seconds "$SERVER_PID")" 'BEGIN {printf "%.3f", b - a}')"
+    jq -c --argjson s "$server_cpu" --argjson w "$workers_cpu" \
+      '. + {server_cpu_s: $s, workers_cpu_s: $w}' <<<"$out" >>"$WORK/load.jsonl"
+    log "$mode $rate/s: $(jq -r '"achieved \(.achieved_per_s)/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, success \(.success_pct) %, 429 \(.rejected_429), other errors \(.http_errors + .timeouts + .transport_errors + .wrong_answers), server CPU \($s) s, workers CPU \($w) s" + (if .first_error then ", first error: \(.first_error)" else "" end)' --argjson s "$server_cpu" --argjson w "$workers_cpu" <<<"$out")"
+    sleep "$PAUSE"
+  done
+  if [ "$mode" = stateless ]; then
+    log "$mode: oha cross-check, 600/s for ${OHA_SECONDS} s, '1 + 1' only"
+    "$OHA" --no-tui --output-format json -z "${OHA_SECONDS}s" -q 600 --latency-correction -c 200 \
+      -m POST -T application/json -d '{"code":"1 + 1"}' "$SERVER_URL/api/exec" >"$WORK/oha.json" 2>"$WORK/oha.err" ||
+      log "oha failed: $(cat "$WORK/oha.err")"
+  fi
+  stop_server
+done
+
+if [ "$STATE" = 1 ]; then
+  state_args=(--no-build --out-dir "$WORK/state")
+  [ "$QUICK" = 1 ] && state_args+=(--quick)
+  "$BENCH_DIR/state.sh" "${state_args[@]}"
+fi
+
+# ---------------------------------------------------------------------------
+# The report.
+floor_rate="$(jq .per_second "$WORK/floor.json")"
+floor_cpu_us="$(jq .cpu_us_per_execution "$WORK/floor.json")"
+engine_rate="$(jq .per_second "$WORK/engine.json")"
+engine_cpu_us="$(jq .cpu_us_per_execution "$WORK/engine.json")"
+
+rows() {
+  jq -r --arg mode "$1" --argjson floor_cpu_us "$floor_cpu_us" '
+    select(.label == $mode) |
+    ((.server_cpu_s + .workers_cpu_s) / ([.successes, 1] | max) * 1000) as $cpu_ms |
+    "| \(.offered_per_s) | \(.achieved_per_s) | \(.latency_ms.avg) | \(.latency_ms.p50) | \(.latency_ms.p95) | \(.latency_ms.p99) | \(.success_pct) | \(.dropped) | \(.rejected_429) / \(.http_errors + .timeouts + .transport_errors + .wrong_answers) | \(.server_duration_ms_avg) | \($cpu_ms * 100 | round / 100) (\($cpu_ms * 1000 / $floor_cpu_us * 10 | round / 10)×) |"
+  ' "$WORK/load.jsonl"
+}
+peak() { jq -s --arg mode "$1" '[.[] | select(.label == $mode) | .achieved_per_s] | max // 0' "$WORK/load.jsonl"; }
+at_rate() { jq -s --arg mode "$1" --argjson rate "$2" -r "[.[] | select(.label == \$mode and .offered_per_s == \$rate)][0] | $3 // \"n/a\"" "$WORK/load.jsonl"; }
+# The highest offered rate served with >= 99 % success.
+served() { jq -s --arg mode "$1" '[.[] | select(.label == $mode and .success_pct >= 99) | .offered_per_s] | max // 0' "$WORK/load.jsonl"; }
+yes_no() { if awk "BEGIN {exit !($1)}"; then echo "**met**"; else echo "**missed**"; fi; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.0f %%", 100 * a / b; else print "n/a"}'; }
+
+{
+  echo "# mcp-v8 load benchmark — ${DATE}, ${TOPOLOGY}${SUFFIX:+ (quick run: ${STEP} s per rate)}"
+  echo
+  echo "**Machine:** $(machine_description)"
+  echo "Commit: \`$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)\`$(cd "$ROOT" && git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)'). Produced by \`bench/run.sh$([ "$QUICK" = 1 ] && echo ' --quick' || true)\`."
+  echo
+  echo "## Floor"
+  echo
+  echo "| what | executions/s (2 threads) | CPU µs per execution |"
+  echo "|---|---|---|"
+  echo "| bare deno_core: \`JsRuntime\` from a startup snapshot, \`1 + 1\`, drop (\`bench/floor\`) | $floor_rate | $floor_cpu_us |"
+  echo "| mcp-v8's engine in process: \`Engine::run\` of a stateless job, no server (\`bench/floor engine\`) | $engine_rate | $engine_cpu_us |"
+  echo
+  echo "The **floor ratio** below divides the server's CPU per execution (server process plus workers, from /proc) by the bare floor's."
+  echo
+  echo "## Load: \`POST /api/exec\`, constant arrival rate"
+  echo
+  echo "Open loop, ${STEP} s per rate, the eight snippets of the issue in rotation (JSON body \`{code}\`), every answer checked"
+  echo "(success = HTTP 200, \`status: completed\`, expected result). Latency is from each request's *scheduled* send time"
+  echo "(no coordinated omission), over successful requests; \`achieved\` = successes per second until the last success."
+  echo "Errors: HTTP 429 (queue full, \`max_queued_executions\` = 1000) / anything else (other HTTP errors, timeouts at 30 s, transport errors, wrong answers)."
+  echo "\`server ms\` is the server's own \`duration_ms\` (acceptance to final status, so it includes queueing)."
+  echo "Workers: one per core (default \`max_concurrent_executions\`)."
+  for mode in $MODES; do
+    echo
+    case "$mode" in
+      stateless) echo "### Stateless (\`--stateless\`)" ;;
+      stateful) echo "### Stateful (directory store in a temp dir; no \`heap\` in requests, so every execution starts fresh and is snapshotted, compressed and stored)" ;;
+    esac
+    echo
+    echo "| offered/s | achieved/s | avg ms | p50 ms | p95 ms | p99 ms | success % | dropped | errors 429 / other | server ms (avg) | CPU ms per execution (floor ratio) |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    rows "$mode"
+    echo
+    echo "Peak achieved: **$(peak "$mode")/s** ($(ratio "$(peak "$mode")" "$floor_rate") of the floor's $floor_rate/s); highest offered rate served with ≥ 99 % success: $(served "$mode")/s."
+  done
+  if [ -s "$WORK/oha.json" ]; then
+    echo
+    echo "**Cross-check with oha** (stateless, \`1 + 1\` only, 600/s for ${OHA_SECONDS} s, \`--latency-correction\`):"
+    jq -r '"requests/s \(.summary.requestsPerSec * 10 | round / 10), success rate \(.summary.successRate * 100) %, p50 \(.latencyPercentiles.p50 * 1000 * 100 | round / 100) ms, p95 \(.latencyPercentiles.p95 * 1000 * 100 | round / 100) ms, p99 \(.latencyPercentiles.p99 * 1000 * 100 | round / 100) ms, status codes \(.statusCodeDistribution | tostring)."' "$WORK/oha.json" 2>/dev/null ||
+      echo "(oha's output could not be read)"
+  fi
+  if [ "$STATE" = 1 ] && [ -s "$WORK/state/state.md" ]; then
+    echo
+    cat "$WORK/state/state.md"
+  fi
+  echo
+  echo "## Targets"
+  echo
+  echo "| target | measured | |"
+  echo "|---|---|---|"
+  if [[ " $MODES " == *" stateless "* ]]; then
+    p="$(peak stateless)"
+    echo "| stateless sustains ≥ 800 executions/s | peak achieved $p/s | $(yes_no "$p >= 800") |"
+    p99="$(at_rate stateless 600 .latency_ms.p99)"
+    s="$(at_rate stateless 600 .success_pct)"
+    echo "| stateless p99 ≤ 15 ms at 600/s offered | p99 $p99 ms (success $s %) | $(yes_no "\"$p99\" != \"n/a\" && $p99 <= 15 && $s >= 99") |"
+  fi
+  if [[ " $MODES " == *" stateful "* ]]; then
+    p="$(peak stateful)"
+    echo "| stateful sustains ≥ 80 executions/s | peak achieved $p/s | $(yes_no "$p >= 80") |"
+    p95="$(at_rate stateful 60 .latency_ms.p95)"
+    s="$(at_rate stateful 60 .success_pct)"
+    echo "| stateful p95 ≤ 60 ms at 60/s offered | p95 $p95 ms (success $s %) | $(yes_no "\"$p95\" != \"n/a\" && $p95 <= 60 && $s >= 99") |"
+  fi
+  if [ "$STATE" = 1 ] && [ -s "$WORK/state/summary.json" ]; then
+    kb="$(jq .trivial_compressed_kb "$WORK/state/summary.json")"
+    echo "| compressed trivial snapshot ≤ 250 KB | $kb KB | $(yes_no "$kb <= 250") |"
+    drift="$(jq .rss_drift_pct "$WORK/state/summary.json")"
+    n="$(jq .rss_executions "$WORK/state/summary.json")"
+    echo "| worker RSS flat (±10 %) over 10 000 stateful executions | $drift % over $n executions | $(yes_no "$drift <= 10 && $drift >= -10 && $n >= 10000") |"
+  fi
+  echo
+  echo "## Against the seeds' table"
+  echo
+  echo "| system | stateless saturation | stateful saturation |"
+  echo "|---|---|---|"
+  echo "| upstream (seeds' table) | ~139/s | ~50/s |"
+  echo "| seeds' single node | ~977/s | — |"
+  echo "| mcp-v8, this run (${TOPOLOGY}) | $([[ " $MODES " == *" stateless "* ]] && echo "$(peak stateless)/s" || echo "—") | $([[ " $MODES " == *" stateful "* ]] && echo "$(peak stateful)/s" || echo "—") |"
+} >"$REPORT"
+
+log "report: $REPORT"
+cat "$REPORT"

@@ -1,0 +1,376 @@
+//! DNS-rebinding protection: only answer requests whose `Host` (and `Origin`,
+//! when a browser sends one) the operator allowed.
+//!
+//! A web page can make a victim's browser resolve its own domain to
+//! 127.0.0.1 and then talk to a server on localhost as if it were same-origin.
+//! Such requests still carry the attacker's name in `Host` and their page's
+//! `Origin`, so refusing unknown names closes the hole. The default allows
+//! the loopback names only. `/healthz` stays open for probes that address the
+//! server by IP or service name.
+
+use std::net::Ipv6Addr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::uri::Authority;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::HttpError;
+use super::reject::rejection;
+
+/// The liveness probe, reachable under any name.
+const EXEMPT_PATH: &str = "/healthz";
+
+/// The configured `Host` and `Origin` allow-lists.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    hosts: Allowed<HostPattern>,
+    origins: Allowed<OriginPattern>,
+}
+
+/// An allow-list, or `*`.
+#[derive(Debug, Clone)]
+enum Allowed<P> {
+    Any,
+    Only(Vec<P>),
+}
+
+impl Guard {
+    /// Parses `transport.allowed_hosts` and `transport.allowed_origins`.
+    pub fn new(hosts: &[String], origins: &[String]) -> Result<Self, HttpError> {
+        Ok(Self {
+            hosts: allowed(hosts, "transport.allowed_hosts", HostPattern::parse)?,
+            origins: allowed(origins, "transport.allowed_origins", OriginPattern::parse)?,
+        })
+    }
+
+    /// Whether a request with these headers may proceed; `Err` says why not.
+    fn check(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), &'static str> {
+        if let Allowed::Only(patterns) = &self.hosts {
+            // HTTP/2 carries the host in `:authority`, which hyper exposes as
+            // the URI's authority rather than a `Host` header.
+            let host = match headers.get(header::HOST) {
+                Some(value) => value
+                    .to_str()
+                    .ok()
+                    .and_then(|value| Authority::try_from(value).ok()),
+                None => uri.authority().cloned(),
+            }
+            .ok_or("the request has no valid Host header")?;
+            let (name, port) = (normalize_host(host.host()), host.port_u16());
+            if !patterns.iter().any(|pattern| pattern.matches(&name, port)) {
+                return Err("the Host header is not in transport.allowed_hosts");
+            }
+        }
+        if let (Allowed::Only(patterns), Some(origin)) =
+            (&self.origins, headers.get(header::ORIGIN))
+        {
+            let origin = origin
+                .to_str()
+                .ok()
+                .and_then(Origin::parse)
+                .ok_or("the Origin header is malformed")?;
+            if !patterns.iter().any(|pattern| pattern.matches(&origin)) {
+                return Err("the Origin header is not in transport.allowed_origins");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Middleware: 403 for a request from a name or origin that is not allowed.
+pub async fn check_host_and_origin(
+    State(guard): State<Arc<Guard>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path() != EXEMPT_PATH
+        && let Err(reason) = guard.check(request.uri(), request.headers())
+    {
+        tracing::warn!(
+            host = ?request.headers().get(header::HOST),
+            origin = ?request.headers().get(header::ORIGIN),
+            reason,
+            "refused a request (possible DNS rebinding)"
+        );
+        return rejection(StatusCode::FORBIDDEN, "forbidden", reason);
+    }
+    next.run(request).await
+}
+
+fn allowed<P>(
+    entries: &[String],
+    key: &'static str,
+    parse: fn(&str) -> Result<P, &'static str>,
+) -> Result<Allowed<P>, HttpError> {
+    if entries.iter().any(|entry| entry.trim() == "*") {
+        return Ok(Allowed::Any);
+    }
+    entries
+        .iter()
+        .map(|entry| {
+            parse(entry.trim()).map_err(|expected| HttpError::Pattern {
+                key,
+                entry: entry.clone(),
+                expected,
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(Allowed::Only)
+}
+
+/// Lowercase, without the brackets of an IPv6 literal.
+fn normalize_host(host: &str) -> String {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase()
+}
+
+/// An `allowed_hosts` entry: a name, with a port or (any port) without.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostPattern {
+    host: String,
+    port: Option<u16>,
+}
+
+impl HostPattern {
+    const EXPECTED: &'static str = "a host name or IP, optionally with :port";
+
+    fn parse(entry: &str) -> Result<Self, &'static str> {
+        // A bare IPv6 address ("::1") is not an authority; accept it anyway.
+        if let Ok(ip) = entry.parse::<Ipv6Addr>() {
+            return Ok(Self {
+                host: ip.to_string(),
+                port: None,
+            });
+        }
+        let authority = Authority::try_from(entry).map_err(|_| Self::EXPECTED)?;
+        if authority.as_str().contains('@') || authority.host().is_empty() {
+            return Err(Self::EXPECTED);
+        }
+        Ok(Self {
+            host: normalize_host(authority.host()),
+            port: authority.port_u16(),
+        })
+    }
+
+    fn matches(&self, host: &str, port: Option<u16>) -> bool {
+        self.host == host && self.port.is_none_or(|allowed| Some(allowed) == port)
+    }
+}
+
+/// A serialized origin (RFC 6454): `null` or `scheme://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    Null,
+    Tuple {
+        scheme: String,
+        host: String,
+        /// The explicit port, else the scheme's default (None if it has none).
+        port: Option<u16>,
+    },
+}
+
+impl Origin {
+    fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("null") {
+            return Some(Self::Null);
+        }
+        let uri = Uri::try_from(text).ok()?;
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let authority = uri.authority()?;
+        let has_path = !matches!(uri.path(), "" | "/") || uri.query().is_some();
+        if has_path || authority.as_str().contains('@') {
+            return None;
+        }
+        let port = authority.port_u16().or(match scheme.as_str() {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
+        });
+        Some(Self::Tuple {
+            host: normalize_host(authority.host()),
+            scheme,
+            port,
+        })
+    }
+}
+
+/// An `allowed_origins` entry: an origin, or one with `:*` for any port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OriginPattern {
+    origin: Origin,
+    any_port: bool,
+}
+
+impl OriginPattern {
+    fn parse(entry: &str) -> Result<Self, &'static str> {
+        const EXPECTED: &str = "scheme://host, scheme://host:port, scheme://host:* or null";
+        let (base, any_port) = match entry.strip_suffix(":*") {
+            Some(base) => (base, true),
+            None => (entry, false),
+        };
+        let origin = Origin::parse(base).ok_or(EXPECTED)?;
+        let explicit_port = matches!(&origin, Origin::Tuple { .. })
+            && Uri::try_from(base)
+                .ok()
+                .and_then(|uri| uri.port_u16())
+                .is_some();
+        if any_port && (origin == Origin::Null || explicit_port) {
+            return Err(EXPECTED);
+        }
+        Ok(Self { origin, any_port })
+    }
+
+    fn matches(&self, origin: &Origin) -> bool {
+        match (&self.origin, origin) {
+            (Origin::Null, Origin::Null) => true,
+            (
+                Origin::Tuple { scheme, host, port },
+                Origin::Tuple {
+                    scheme: their_scheme,
+                    host: their_host,
+                    port: their_port,
+                },
+            ) => {
+                scheme == their_scheme
+                    && host == their_host
+                    && (self.any_port || port == their_port)
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+    use crate::config::TransportConfig;
+
+    fn guard(hosts: &[&str], origins: &[&str]) -> Guard {
+        let owned = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        Guard::new(&owned(hosts), &owned(origins)).expect("valid patterns")
+    }
+
+    fn default_guard() -> Guard {
+        let config = TransportConfig::default();
+        Guard::new(&config.allowed_hosts, &config.allowed_origins).expect("defaults parse")
+    }
+
+    fn check(guard: &Guard, host: Option<&str>, origin: Option<&str>) -> Result<(), &'static str> {
+        let mut headers = HeaderMap::new();
+        if let Some(host) = host {
+            headers.insert(header::HOST, HeaderValue::from_str(host).expect("header"));
+        }
+        if let Some(origin) = origin {
+            headers.insert(
+                header::ORIGIN,
+                HeaderValue::from_str(origin).expect("header"),
+            );
+        }
+        guard.check(&Uri::from_static("/mcp"), &headers)
+    }
+
+    #[test]
+    fn defaults_allow_loopback_names_on_any_port() {
+        let guard = default_guard();
+        for host in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:1",
+            "[::1]:9",
+            "LOCALHOST",
+        ] {
+            assert_eq!(check(&guard, Some(host), None), Ok(()), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:8080",
+            "localhost.",
+            "127.0.0.2",
+            "0.0.0.0",
+        ] {
+            assert!(check(&guard, Some(host), None).is_err(), "{host}");
+        }
+        assert!(check(&guard, None, None).is_err(), "no Host at all");
+    }
+
+    #[test]
+    fn defaults_allow_loopback_origins_only() {
+        let guard = default_guard();
+        for origin in [
+            "http://localhost:3000",
+            "https://127.0.0.1",
+            "http://[::1]:5173",
+        ] {
+            assert_eq!(
+                check(&guard, Some("localhost"), Some(origin)),
+                Ok(()),
+                "{origin}"
+            );
+        }
+        for origin in [
+            "http://evil.example",
+            "null",
+            "http://localhost.evil.example",
+            "garbage",
+        ] {
+            assert!(
+                check(&guard, Some("localhost"), Some(origin)).is_err(),
+                "{origin}"
+            );
+        }
+    }
+
+    #[test]
+    fn ports_are_exact_when_given() {
+        let guard = guard(
+            &["mcp.example.com:8443", "::1"],
+            &["https://app.example.com"],
+        );
+        assert_eq!(check(&guard, Some("mcp.example.com:8443"), None), Ok(()));
+        assert!(check(&guard, Some("mcp.example.com"), None).is_err());
+        assert!(check(&guard, Some("mcp.example.com:8080"), None).is_err());
+        assert_eq!(check(&guard, Some("[::1]:1234"), None), Ok(()));
+        let host = Some("[::1]");
+        assert_eq!(
+            check(&guard, host, Some("https://app.example.com:443")),
+            Ok(())
+        );
+        assert_eq!(check(&guard, host, Some("https://APP.example.com")), Ok(()));
+        assert!(check(&guard, host, Some("https://app.example.com:8443")).is_err());
+        assert!(check(&guard, host, Some("http://app.example.com")).is_err());
+    }
+
+    #[test]
+    fn star_allows_everything() {
+        let guard = guard(&["*"], &["*"]);
+        assert_eq!(
+            check(&guard, Some("anything:1"), Some("http://x.example")),
+            Ok(())
+        );
+        assert_eq!(check(&guard, None, Some("null")), Ok(()));
+    }
+
+    #[test]
+    fn bad_entries_name_their_key() {
+        let err = Guard::new(&["a b".to_owned()], &[]).expect_err("bad host");
+        assert!(
+            err.to_string()
+                .starts_with("transport.allowed_hosts: \"a b\""),
+            "{err}"
+        );
+        for bad in ["localhost", "http://x/path", "http://x:1:*", "null:*"] {
+            let err = Guard::new(&[], &[bad.to_owned()]).expect_err(bad);
+            assert!(
+                err.to_string().starts_with("transport.allowed_origins"),
+                "{err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The answer to a request the transport's own layers refuse (Host/Origin,
+//! authentication, unknown SSE session).
+//!
+//! These layers sit in front of every route, `/api` included, so they answer
+//! in the API's error shape, `{"error": {"code", "message"}}`: API clients
+//! get JSON from every route, and MCP clients only look at the status.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// `status` with `{"error": {"code": code, "message": message}}`.
+pub fn rejection(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body = json!({ "error": { "code": code, "message": message.into() } });
+    (status, Json(body)).into_response()
+}

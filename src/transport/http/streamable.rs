@@ -1,0 +1,44 @@
+//! Streamable HTTP (`/mcp`): rmcp's server transport as a tower service.
+//!
+//! rmcp handles the protocol: POST with a JSON or SSE answer, the GET stream
+//! for server-initiated messages, DELETE to end a session, `Mcp-Session-Id`
+//! and `MCP-Protocol-Version`. Clients that `initialize` (2025-06-18,
+//! 2025-11-25 and earlier) get a stateful session; 2026-07-28 requests carry
+//! their protocol version themselves and are served without one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+
+use crate::tools::McpV8;
+
+/// The endpoint's path.
+pub const PATH: &str = "/mcp";
+
+/// The `/mcp` route. Cancelling `sessions` ends every session and open
+/// stream, which is how shutdown releases long-lived GET streams.
+pub fn routes(
+    server: McpV8,
+    keep_alive: Duration,
+    max_body_bytes: usize,
+    sessions: CancellationToken,
+) -> Router {
+    let config = StreamableHttpServerConfig::default()
+        .with_sse_keep_alive(Some(keep_alive))
+        .with_cancellation_token(sessions)
+        .with_max_request_body_bytes(max_body_bytes)
+        // Host and Origin are checked for every route in one place (the
+        // guard), with the operator's lists.
+        .disable_allowed_hosts()
+        .disable_allowed_origins();
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    Router::new().route_service(PATH, service)
+}

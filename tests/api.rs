@@ -1,0 +1,303 @@
+//! The plain HTTP API, black-box: the real binary with `--http-port 0`, spoken
+//! to with reqwest on the same port as `/mcp`, through every layer the server
+//! puts in front of it (Host/Origin guard, body limit).
+//!
+//! `tests/api_router.rs` covers each route's details in-process; these check
+//! that the routes are really served, and the behaviour that needs the whole
+//! server: the configured body limit and queue, and shutdown.
+
+mod common;
+
+use std::time::Instant;
+
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+
+use common::http::{HttpServer, MCP_ACCEPT, initialize_request};
+use common::{DEADLINE, POLL_INTERVAL};
+
+/// One answer: status, headers and the body as JSON (`Null` when empty).
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Reply {
+    /// Asserts an error answer of the documented shape; returns its message.
+    fn error(&self, status: StatusCode, code: &str) -> String {
+        assert_eq!(self.status, status, "{self:?}");
+        assert_eq!(self.body["error"]["code"], code, "{self:?}");
+        self.body["error"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error message: {self:?}"))
+            .to_owned()
+    }
+
+    fn ok(&self) -> &Value {
+        assert_eq!(self.status, StatusCode::OK, "{self:?}");
+        &self.body
+    }
+}
+
+/// A client for one server.
+struct Api {
+    server: HttpServer,
+    client: Client,
+}
+
+impl Api {
+    async fn start(args: &[&str]) -> Self {
+        Self {
+            server: HttpServer::start(args).await,
+            client: Client::new(),
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = tokio::time::timeout(DEADLINE, request.send())
+            .await
+            .expect("the server answered in time")
+            .expect("send the request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("read the response body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+                panic!(
+                    "{status}: the body is not JSON ({error}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.send(self.client.get(self.server.url(path))).await
+    }
+
+    async fn post(&self, path: &str) -> Reply {
+        self.send(self.client.post(self.server.url(path))).await
+    }
+
+    async fn post_json(&self, path: &str, body: Value) -> Reply {
+        self.send(self.client.post(self.server.url(path)).json(&body))
+            .await
+    }
+
+    async fn post_text(&self, path: &str, content_type: &str, body: &str) -> Reply {
+        let request = self
+            .client
+            .post(self.server.url(path))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body.to_owned());
+        self.send(request).await
+    }
+
+    /// `POST /api/executions`; asserts 202 and its Location; returns the id.
+    async fn start_execution(&self, body: Value) -> String {
+        let reply = self.post_json("/api/executions", body).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{reply:?}");
+        let id = reply.body["execution_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no execution_id: {reply:?}"))
+            .to_owned();
+        assert_eq!(
+            reply.headers[header::LOCATION],
+            format!("/api/executions/{id}").as_str()
+        );
+        id
+    }
+
+    /// Polls the record until `done` holds for it.
+    async fn poll(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let reply = self.get(&format!("/api/executions/{id}")).await;
+            if done(reply.ok()) {
+                return reply.body;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "execution {id} not {what} after {DEADLINE:?}: {reply:?}"
+            );
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn exec_runs_json_and_plain_text_on_the_mcp_port() {
+    let api = Api::start(&[]).await;
+    let response = api
+        .post_json("/api/exec", json!({ "code": "console.log('hi'); 40 + 2" }))
+        .await;
+    let response = response.ok();
+    assert_eq!(response["status"], "completed", "{response}");
+    assert_eq!(response["result"], "42");
+    assert_eq!(response["output"], "hi\n");
+    assert_eq!(response["output_truncated"], false);
+
+    let response = api
+        .post_text(
+            "/api/exec",
+            "application/javascript",
+            "throw new Error('nope')",
+        )
+        .await;
+    let response = response.ok();
+    assert_eq!(response["status"], "failed", "{response}");
+    assert!(
+        response["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nope")),
+        "{response}"
+    );
+
+    api.post_text("/api/exec", "text/html", "1")
+        .await
+        .error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let message = api
+        .post_json("/api/exec", json!({ "code": "1", "heap_memory_max_mb": 1 }))
+        .await
+        .error(StatusCode::BAD_REQUEST, "invalid_argument");
+    assert!(message.contains("heap_memory_max_mb"), "{message}");
+
+    // MCP is still served on the same port.
+    let mcp = api
+        .client
+        .post(api.server.url("/mcp"))
+        .header(header::ACCEPT, MCP_ACCEPT)
+        .json(&initialize_request("2025-06-18"))
+        .send()
+        .await
+        .expect("POST /mcp");
+    assert_eq!(mcp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn async_executions_start_poll_page_and_cancel() {
+    let api = Api::start(&[]).await;
+    let id = api
+        .start_execution(json!({ "code": "for (let i = 0; i < 3; i++) console.log(i); 'ok'" }))
+        .await;
+    let record = api.poll(&id, "final", common::is_final).await;
+    assert_eq!(record["result"], "ok", "{record}");
+
+    let page = api
+        .get(&format!(
+            "/api/executions/{id}/output?line_offset=1&line_limit=1"
+        ))
+        .await;
+    assert_eq!(page.ok()["data"], "1\n");
+    assert_eq!(page.ok()["next_line_offset"], 2);
+    let listed = api.get("/api/executions").await;
+    assert!(
+        listed.ok()["executions"]
+            .as_array()
+            .is_some_and(|executions| executions.iter().any(|e| e["execution_id"] == id.as_str())),
+        "{listed:?}"
+    );
+
+    let runner = api
+        .start_execution(json!({ "code": "while (true) {}" }))
+        .await;
+    api.poll(&runner, "running", |record| record["status"] == "running")
+        .await;
+    let cancelled = api.post(&format!("/api/executions/{runner}/cancel")).await;
+    assert_eq!(cancelled.ok()["status"], "cancelled");
+
+    api.get("/api/executions/no-such-id")
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_429_with_retry_after() {
+    let api = Api::start(&[
+        "--max-concurrent-executions",
+        "1",
+        "--max-queued-executions",
+        "0",
+    ])
+    .await;
+    let runner = api
+        .start_execution(json!({ "code": "while (true) {}", "execution_timeout_secs": 30 }))
+        .await;
+    api.poll(&runner, "running", |record| record["status"] == "running")
+        .await;
+    let reply = api.post_json("/api/exec", json!({ "code": "1" })).await;
+    reply.error(StatusCode::TOO_MANY_REQUESTS, "busy");
+    assert_eq!(reply.headers[header::RETRY_AFTER], "1");
+
+    let cancelled = api.post(&format!("/api/executions/{runner}/cancel")).await;
+    assert_eq!(cancelled.ok()["status"], "cancelled");
+    let response = api.post_json("/api/exec", json!({ "code": "2" })).await;
+    assert_eq!(response.ok()["result"], "2");
+}
+
+#[tokio::test]
+async fn a_body_over_max_body_bytes_is_a_json_413() {
+    let api = Api::start(&["--max-body-bytes", "4096"]).await;
+    let code = format!("'{}'", "x".repeat(8192));
+    api.post_json("/api/exec", json!({ "code": code }))
+        .await
+        .error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    api.post_text("/api/executions", "text/plain", &code)
+        .await
+        .error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    // A body under the limit still runs.
+    let response = api.post_text("/api/exec", "text/plain", "'small'").await;
+    assert_eq!(response.ok()["result"], "small");
+}
+
+#[tokio::test]
+async fn health_version_and_the_openapi_document_are_served() {
+    let api = Api::start(&[]).await;
+    assert_eq!(api.get("/healthz").await.ok(), &json!({ "status": "ok" }));
+    assert_eq!(api.get("/readyz").await.ok(), &json!({ "status": "ok" }));
+    let version = api.get("/api/version").await;
+    assert_eq!(version.ok()["version"], env!("CARGO_PKG_VERSION"));
+
+    // Every operation the document declares is routed through the whole
+    // server (not a 404 from the fallback, not a 405).
+    let document = api.get("/openapi.json").await.ok().clone();
+    let paths = document["paths"].as_object().expect("paths").clone();
+    assert!(paths.contains_key("/api/exec"), "{document}");
+    for (path, item) in paths {
+        let uri = path.replace("{id}", "no-such-id");
+        for method in item.as_object().expect("a path item").keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
+            let reply = api
+                .send(api.client.request(method.clone(), api.server.url(&uri)))
+                .await;
+            assert_ne!(
+                reply.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            let routed = reply.body["error"]["message"]
+                .as_str()
+                .is_none_or(|message| !message.starts_with("no route"));
+            assert!(routed, "{method} {path}: {reply:?}");
+        }
+    }
+
+    let message = api
+        .get("/api/nope")
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    assert!(message.contains("/api/nope"), "{message}");
+    let reply = api.get("/api/exec").await;
+    reply.error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    assert_eq!(reply.headers[header::ALLOW], "POST");
+}

@@ -1,0 +1,173 @@
+//! What every HTTP route enforces: the Host/Origin allow-lists against DNS
+//! rebinding (403) and the request body limit (413).
+
+mod common;
+
+use reqwest::StatusCode;
+use reqwest::header::{HOST, ORIGIN};
+use serde_json::{Value, json};
+
+use common::http::{HttpServer, MCP_ACCEPT, initialize_request};
+
+async fn initialize_with(
+    server: &HttpServer,
+    headers: &[(reqwest::header::HeaderName, &str)],
+) -> StatusCode {
+    let mut request = reqwest::Client::new()
+        .post(server.url("/mcp"))
+        .header("accept", MCP_ACCEPT)
+        .json(&initialize_request("2025-06-18"));
+    for (name, value) in headers {
+        request = request.header(name, *value);
+    }
+    request.send().await.expect("POST /mcp").status()
+}
+
+#[tokio::test]
+async fn foreign_origin_and_host_are_forbidden() {
+    let server = HttpServer::start(&[]).await;
+    let port = server.addr.port();
+
+    assert_eq!(initialize_with(&server, &[]).await, StatusCode::OK);
+    let local_origin = "http://localhost:5173";
+    assert_eq!(
+        initialize_with(&server, &[(ORIGIN, local_origin)]).await,
+        StatusCode::OK
+    );
+
+    let response = reqwest::Client::new()
+        .post(server.url("/mcp"))
+        .header("accept", MCP_ACCEPT)
+        .header(ORIGIN, "https://evil.example")
+        .json(&initialize_request("2025-06-18"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.expect("JSON error body");
+    assert_eq!(body["error"]["code"], "forbidden", "{body}");
+
+    let evil_host = format!("evil.example:{port}");
+    assert_eq!(
+        initialize_with(&server, &[(HOST, &evil_host)]).await,
+        StatusCode::FORBIDDEN
+    );
+    let rebound = format!("attacker.example:{port}");
+    let response = reqwest::Client::new()
+        .get(server.url("/mcp"))
+        .header(HOST, rebound.as_str())
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "every method");
+
+    // The liveness probe answers whatever name it is reached by.
+    let response = reqwest::Client::new()
+        .get(server.url("/healthz"))
+        .header(HOST, evil_host.as_str())
+        .send()
+        .await
+        .expect("GET /healthz");
+    assert_ne!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn allow_lists_come_from_the_config() {
+    let server = HttpServer::start(&[
+        "--allowed-hosts",
+        "mcp.example.com",
+        "--allowed-origins",
+        "https://app.example.com",
+    ])
+    .await;
+    let port = server.addr.port();
+    let host = format!("mcp.example.com:{port}");
+    assert_eq!(
+        initialize_with(&server, &[(HOST, &host)]).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        initialize_with(&server, &[]).await,
+        StatusCode::FORBIDDEN,
+        "localhost is no longer in the list"
+    );
+    assert_eq!(
+        initialize_with(
+            &server,
+            &[(HOST, &host), (ORIGIN, "https://app.example.com")]
+        )
+        .await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        initialize_with(&server, &[(HOST, &host), (ORIGIN, "http://localhost:3000")]).await,
+        StatusCode::FORBIDDEN
+    );
+
+    let open = HttpServer::start(&["--allowed-hosts", "*", "--allowed-origins", "*"]).await;
+    let anything = format!("whatever.example:{}", open.addr.port());
+    assert_eq!(
+        initialize_with(&open, &[(HOST, &anything), (ORIGIN, "https://x.example")]).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn bad_allow_list_entries_stop_the_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = tokio::process::Command::new(common::BIN)
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["--http-port", "0", "--allowed-origins", "localhost:3000"])
+        .output()
+        .await
+        .expect("run the server");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("transport.allowed_origins: \"localhost:3000\" is not a valid entry"),
+        "{stderr}"
+    );
+}
+
+/// A JSON-RPC request whose body is about `size` bytes.
+fn padded_request(size: usize) -> Value {
+    let mut request = initialize_request("2025-06-18");
+    request["params"]["clientInfo"]["padding"] = json!("x".repeat(size));
+    request
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_on_streamable_http() {
+    let server = HttpServer::start(&["--max-body-bytes", "4096"]).await;
+    let client = reqwest::Client::new();
+    let post = |body: Value| {
+        client
+            .post(server.url("/mcp"))
+            .header("accept", MCP_ACCEPT)
+            .json(&body)
+            .send()
+    };
+    let response = post(padded_request(8192)).await.expect("POST");
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let response = post(padded_request(2048)).await.expect("POST");
+    assert_eq!(response.status(), StatusCode::OK, "under the limit");
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_on_sse_messages() {
+    let server = HttpServer::start_with(
+        &["--sse-port", "0"],
+        &["--max-body-bytes", "4096"],
+        &[],
+        None,
+    )
+    .await;
+    let response = reqwest::Client::new()
+        .post(server.url("/message?sessionId=whatever"))
+        .json(&padded_request(8192))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}

@@ -1,0 +1,231 @@
+//! MCP over Streamable HTTP (`--http-port`): rmcp's client end to end, the
+//! session lifecycle on the wire, IPv6, and shutdown on SIGTERM.
+
+mod common;
+
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, JsonObject};
+use rmcp::transport::StreamableHttpClientTransport;
+use serde_json::{Value, json};
+
+use common::DEADLINE;
+use common::http::{HttpServer, initialize_request, mcp_messages, post_mcp};
+
+/// The result of a `tools/call` of `run_js`, as JSON.
+async fn run_js_over(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
+    code: &str,
+) -> Value {
+    let arguments: JsonObject = json!({ "code": code, "wait_ms": common::RUN_WAIT_MS })
+        .as_object()
+        .cloned()
+        .expect("object");
+    let params = CallToolRequestParams::new("run_js").with_arguments(arguments);
+    let result = tokio::time::timeout(DEADLINE, client.call_tool(params))
+        .await
+        .expect("run_js answered in time")
+        .expect("run_js succeeded at the protocol level");
+    result
+        .structured_content
+        .expect("run_js returns structuredContent")
+}
+
+#[tokio::test]
+async fn rmcp_client_lists_tools_and_runs_code() {
+    let server = HttpServer::start(&[]).await;
+    let transport = StreamableHttpClientTransport::from_uri(server.url("/mcp"));
+    let client = tokio::time::timeout(DEADLINE, ().serve(transport))
+        .await
+        .expect("handshake in time")
+        .expect("MCP handshake over HTTP");
+
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let names: Vec<&str> = tools.iter().map(|tool| tool.name.as_ref()).collect();
+    assert!(names.contains(&"run_js"), "{names:?}");
+
+    let response = run_js_over(&client, "const a = 20; a + 22").await;
+    assert_eq!(response["status"], "completed", "{response}");
+    assert_eq!(response["result"], "42", "{response}");
+
+    client.cancel().await.expect("close the client");
+    let status = server.terminate().await;
+    assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test]
+async fn sessions_negotiate_versions_and_end_with_delete() {
+    let server = HttpServer::start(&[]).await;
+    let url = server.url("/mcp");
+    let http = reqwest::Client::new();
+
+    for version in ["2025-06-18", "2025-11-25"] {
+        let response = post_mcp(&http, &url, None, None, &initialize_request(version)).await;
+        assert_eq!(response.status(), 200, "initialize {version}");
+        assert!(response.headers().contains_key("mcp-session-id"));
+        let messages = mcp_messages(response).await;
+        let answer = messages
+            .iter()
+            .find(|message| message["id"] == 1)
+            .unwrap_or_else(|| panic!("no initialize answer in {messages:?}"));
+        assert_eq!(answer["result"]["protocolVersion"], version, "{answer}");
+        assert_eq!(answer["result"]["serverInfo"]["name"], "mcp-v8", "{answer}");
+    }
+
+    let response = post_mcp(&http, &url, None, None, &initialize_request("2025-06-18")).await;
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .expect("ascii session id")
+        .to_owned();
+    drop(mcp_messages(response).await);
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    let response = post_mcp(&http, &url, Some(&session), None, &initialized).await;
+    assert_eq!(response.status(), 202);
+
+    let list = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" });
+    let response = http
+        .post(&url)
+        .header("accept", common::http::MCP_ACCEPT)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&list)
+        .send()
+        .await
+        .expect("tools/list");
+    assert_eq!(response.status(), 200);
+    let messages = mcp_messages(response).await;
+    assert!(
+        messages
+            .iter()
+            .any(|message| message["id"] == 2 && message["result"]["tools"].is_array()),
+        "{messages:?}"
+    );
+
+    let response = http
+        .post(&url)
+        .header("accept", common::http::MCP_ACCEPT)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "1999-01-01")
+        .json(&list)
+        .send()
+        .await
+        .expect("tools/list with a bad version");
+    assert_eq!(response.status(), 400, "unsupported MCP-Protocol-Version");
+
+    let response = http
+        .delete(&url)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .expect("DELETE");
+    assert!(
+        response.status().is_success(),
+        "DELETE: {}",
+        response.status()
+    );
+
+    let response = post_mcp(&http, &url, Some(&session), None, &list).await;
+    assert_eq!(response.status(), 404, "a deleted session is gone");
+    let response = http
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 404, "no stream for a deleted session");
+}
+
+/// 2026-07-28 requests carry their protocol version and capabilities in
+/// `_meta` and are served without a session.
+#[tokio::test]
+async fn protocol_2026_07_28_is_served_statelessly() {
+    let server = HttpServer::start(&[]).await;
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let http = reqwest::Client::new();
+    let request = |id: u32, method: &str| {
+        http.post(server.url("/mcp"))
+            .header("accept", common::http::MCP_ACCEPT)
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method)
+            .json(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": { "_meta": meta } }))
+            .send()
+    };
+
+    let response = request(1, "server/discover")
+        .await
+        .expect("server/discover");
+    assert_eq!(response.status(), 200);
+    assert!(!response.headers().contains_key("mcp-session-id"));
+    let messages = mcp_messages(response).await;
+    let versions = &messages[0]["result"]["supportedVersions"];
+    for version in ["2025-06-18", "2025-11-25", "2026-07-28"] {
+        assert!(
+            versions
+                .as_array()
+                .is_some_and(|all| all.contains(&json!(version))),
+            "{version} missing from {versions}"
+        );
+    }
+
+    let response = request(2, "tools/list").await.expect("tools/list");
+    assert_eq!(response.status(), 200);
+    let messages = mcp_messages(response).await;
+    let tools = messages[0]["result"]["tools"].as_array().expect("tools");
+    assert!(
+        tools.iter().any(|tool| tool["name"] == "run_js"),
+        "{messages:?}"
+    );
+}
+
+#[tokio::test]
+async fn binds_ipv6_loopback() {
+    let server = HttpServer::start(&["--bind", "::1"]).await;
+    assert!(server.addr.is_ipv6(), "{}", server.addr);
+    assert!(server.base.starts_with("http://[::1]:"), "{}", server.base);
+    let transport = StreamableHttpClientTransport::from_uri(server.url("/mcp"));
+    let client = tokio::time::timeout(DEADLINE, ().serve(transport))
+        .await
+        .expect("handshake in time")
+        .expect("MCP handshake over IPv6");
+    let response = run_js_over(&client, "'v' + 6").await;
+    assert_eq!(response["result"], "v6", "{response}");
+    client.cancel().await.expect("close the client");
+}
+
+#[tokio::test]
+async fn sigterm_with_an_open_session_exits_zero() {
+    let server = HttpServer::start(&[]).await;
+    let transport = StreamableHttpClientTransport::from_uri(server.url("/mcp"));
+    let client = tokio::time::timeout(DEADLINE, ().serve(transport))
+        .await
+        .expect("handshake in time")
+        .expect("MCP handshake");
+    client.list_all_tools().await.expect("tools/list");
+    // The client keeps its session (and maybe a GET stream) open.
+    let status = server.terminate().await;
+    assert!(status.success(), "exit status {status}");
+    drop(client);
+}
+
+#[tokio::test]
+async fn port_in_use_fails_with_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let port = taken.local_addr().expect("address").port().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = tokio::process::Command::new(common::BIN)
+        .args(["--state-dir"])
+        .arg(dir.path())
+        .args(["--http-port", &port])
+        .output()
+        .await
+        .expect("run the server");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
