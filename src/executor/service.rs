@@ -274,6 +274,17 @@ impl Executor {
         }
     }
 
+    /// False once shutdown has begun and new submissions are refused.
+    pub fn is_accepting(&self) -> bool {
+        !self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// The longest timeout an execution may have; callers that wait for an
+    /// execution bound their wait with it.
+    pub fn max_timeout(&self) -> Duration {
+        Duration::from_secs(self.inner.config.max_timeout_secs)
+    }
+
     /// All retained executions, oldest first.
     pub fn list(&self) -> Vec<ExecutionSummary> {
         self.inner.records.list()

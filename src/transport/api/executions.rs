@@ -28,10 +28,6 @@ const EXEC_OUTPUT: OutputQuery = OutputQuery {
     byte_limit: Some(EXEC_OUTPUT_BYTES),
 };
 
-/// The largest `limits.execution_timeout_secs` the configuration accepts; the
-/// wait bound for a request that leaves its timeout to the server.
-const LONGEST_TIMEOUT_SECS: u64 = 300;
-
 /// How long `POST /api/exec` waits beyond the execution's own timeout: the
 /// executor's grace before it kills an overrunning worker, plus time spent
 /// queued. Past it the execution is answered as it stands (still in flight).
@@ -69,7 +65,7 @@ pub async fn exec(
     RunBody(request): RunBody,
 ) -> Result<Json<ExecResponse>, ApiError> {
     let executor = &state.executor;
-    let max_wait = exec_wait(&request);
+    let max_wait = exec_wait(&request, executor.max_timeout());
     let execution_id = executor.submit(request)?;
     let guard = CancelOnDrop::new(executor, &execution_id);
     let record = executor.wait(&execution_id, max_wait).await;
@@ -193,12 +189,12 @@ pub async fn cancel_execution(
 
 /// The execution's own timeout plus [`EXEC_WAIT_MARGIN`]. A request that
 /// leaves the timeout to the server gets the longest one the server can have.
-fn exec_wait(request: &RunRequest) -> Duration {
+fn exec_wait(request: &RunRequest, max_timeout: Duration) -> Duration {
     let timeout = request
         .execution_timeout_secs
-        .unwrap_or(LONGEST_TIMEOUT_SECS)
-        .min(LONGEST_TIMEOUT_SECS);
-    Duration::from_secs(timeout) + EXEC_WAIT_MARGIN
+        .map_or(max_timeout, Duration::from_secs)
+        .min(max_timeout);
+    timeout + EXEC_WAIT_MARGIN
 }
 
 /// Cancels an execution when dropped while armed: axum drops a handler's
@@ -248,17 +244,18 @@ mod tests {
 
     #[test]
     fn exec_waits_for_the_timeout_plus_the_margin_and_never_overflows() {
+        let max = Duration::from_secs(30);
         let wait = |secs| {
-            exec_wait(&RunRequest {
-                execution_timeout_secs: secs,
-                ..RunRequest::default()
-            })
+            exec_wait(
+                &RunRequest {
+                    execution_timeout_secs: secs,
+                    ..RunRequest::default()
+                },
+                max,
+            )
         };
         assert_eq!(wait(Some(5)), Duration::from_secs(5) + EXEC_WAIT_MARGIN);
-        assert_eq!(
-            wait(None),
-            Duration::from_secs(LONGEST_TIMEOUT_SECS) + EXEC_WAIT_MARGIN
-        );
+        assert_eq!(wait(None), max + EXEC_WAIT_MARGIN);
         assert_eq!(wait(Some(u64::MAX)), wait(None));
     }
 }

@@ -9,7 +9,7 @@ use axum::extract::State;
 use super::ApiState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::types::{Health, Version};
-use crate::executor::{Executor, ExecutorError, RunRequest};
+use crate::executor::{Executor, ExecutorError};
 
 /// How long `/readyz` waits for the readiness check: probes time out after a
 /// few seconds, and a check that hangs means "not ready" anyway.
@@ -38,7 +38,7 @@ pub async fn healthz() -> Json<Health> {
     ),
 )]
 pub async fn readyz(State(state): State<ApiState>) -> Result<Json<Health>, ApiError> {
-    accepts_work(&state.executor).await?;
+    accepts_work(&state.executor)?;
     let not_ready = |reason| ApiError::new(ErrorCode::NotReady, reason);
     tokio::time::timeout(READINESS_TIMEOUT, state.readiness.check())
         .await
@@ -80,28 +80,11 @@ pub async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
     Json(super::openapi())
 }
 
-/// Whether the executor is taking work, asked without side effects.
-///
-/// The executor has no direct query for this; `submit` refuses a request with
-/// `ShuttingDown` before it validates anything, and a 0 MiB heap always fails
-/// validation, so this probe never creates an execution. A router test holds
-/// the behaviour in place.
-async fn accepts_work(executor: &Executor) -> Result<(), ApiError> {
-    let probe = RunRequest {
-        heap_memory_max_mb: Some(0),
-        ..RunRequest::default()
-    };
-    match executor.submit(probe) {
-        Err(ExecutorError::ShuttingDown) => Err(ExecutorError::ShuttingDown.into()),
-        Err(_) => Ok(()),
-        Ok(execution_id) => {
-            // Only if a 0 MiB heap ever became valid; never leave it running.
-            tracing::warn!(
-                execution_id,
-                "the readiness probe was accepted as an execution"
-            );
-            let _ = executor.cancel(&execution_id).await;
-            Ok(())
-        }
+/// Whether the executor is taking work (not draining).
+fn accepts_work(executor: &Executor) -> Result<(), ApiError> {
+    if executor.is_accepting() {
+        Ok(())
+    } else {
+        Err(ExecutorError::ShuttingDown.into())
     }
 }
