@@ -48,9 +48,10 @@ pub fn fingerprint() -> &'static str {
             runtime.update([0]);
         }
         format!(
-            "mcp-v8 {}; deno_core 0.413; v8 {}; runtime {}",
+            "mcp-v8 {}; deno_core 0.413; v8 {}; flags {}; runtime {}",
             env!("CARGO_PKG_VERSION"),
             deno_core::v8::VERSION_STRING,
+            super::v8_flags(),
             hex::encode(&runtime.finalize()[..8])
         )
     })
