@@ -108,3 +108,34 @@ machine_description() {
 
 # The topology name used in result file names.
 topology() { echo "single-node-$(nproc)core"; }
+
+# Busy CPU ticks of the whole machine (all cores), from /proc/stat.
+machine_busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
+# Percent of the machine's CPU busy over the next second.
+machine_busy_pct() {
+  local before after
+  before="$(machine_busy_ticks)"
+  sleep 1
+  after="$(machine_busy_ticks)"
+  awk -v d="$((after - before))" -v hz="$(getconf CLK_TCK)" -v n="$(nproc)" 'BEGIN {printf "%.0f", 100 * d / hz / n}'
+}
+
+# Other users' builds share this machine: wait (up to BENCH_QUIET_WAIT
+# seconds, default 900) until it is quiet (< 15 % busy for three seconds in a
+# row) so that a benchmark does not measure someone else's compiler.
+wait_quiet() {
+  local limit="${BENCH_QUIET_WAIT:-900}" waited=0 calm=0 busy
+  while [ "$calm" -lt 3 ]; do
+    busy="$(machine_busy_pct)"
+    if [ "$busy" -lt 15 ]; then calm=$((calm + 1)); else calm=0; fi
+    waited=$((waited + 1))
+    if [ "$calm" -eq 0 ] && [ $((waited % 30)) -eq 0 ]; then
+      log "machine busy ($busy % CPU by other processes); waiting for quiet ($waited s)"
+    fi
+    if [ "$waited" -ge "$limit" ]; then
+      log "machine still busy after $limit s; measuring anyway (see the foreign CPU column)"
+      return 0
+    fi
+  done
+}

@@ -58,7 +58,7 @@ REPORT="$BENCH_DIR/results/${DATE}-${TOPOLOGY}${SUFFIX}.md"
 WORK="$(mktemp -d /tmp/mcp-v8-bench.XXXXXX)"
 cleanup() {
   stop_server
-  rm -rf "$WORK"
+  if [ -n "${BENCH_KEEP_WORK:-}" ]; then log "raw data kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 # Open-loop load at 2000/s can hold a thousand connections open at once.
@@ -87,12 +87,18 @@ workers_cpu_seconds() {
   echo "$total"
 }
 
+wait_quiet
 log "floor: bare deno_core, 2 threads, ${FLOOR_SECONDS} s"
 "$EXAMPLES/floor" bare --threads 2 --seconds "$FLOOR_SECONDS" --json >"$WORK/floor.json"
 log "floor: $(cat "$WORK/floor.json")"
-log "floor: mcp-v8's engine in process, 2 threads, ${FLOOR_SECONDS} s"
+wait_quiet
+log "floor: mcp-v8's engine in process, 2 processes, ${FLOOR_SECONDS} s"
 "$EXAMPLES/floor" engine --threads 2 --seconds "$FLOOR_SECONDS" --json >"$WORK/engine.json"
 log "engine: $(cat "$WORK/engine.json")"
+wait_quiet
+log "floor: mcp-v8's engine in process, stateful, 2 processes, ${FLOOR_SECONDS} s"
+"$EXAMPLES/floor" engine-stateful --threads 2 --seconds "$FLOOR_SECONDS" --json >"$WORK/engine-stateful.json"
+log "engine-stateful: $(cat "$WORK/engine-stateful.json")"
 
 : >"$WORK/load.jsonl"
 for mode in $MODES; do
@@ -111,17 +117,29 @@ for mode in $MODES; do
   start_server "$WORK/$mode.log" "${args[@]}"
   log "$mode: serving at $SERVER_URL (workers: $(worker_pids "$SERVER_PID" | wc -l))"
   for rate in $rates; do
+    sleep "$PAUSE"
+    wait_quiet
     server_cpu0="$(cpu_seconds "$SERVER_PID")"
     workers_cpu0="$(workers_cpu_seconds "$SERVER_PID")"
+    busy0="$(machine_busy_ticks)"
+    started="$(date +%s.%N)"
     out="$("$EXAMPLES/loadgen" --url "$SERVER_URL/api/exec" --rate "$rate" --duration "$STEP" --label "$mode")"
+    wall="$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN {printf "%.3f", b - a}')"
+    busy="$(awk -v a="$busy0" -v b="$(machine_busy_ticks)" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f", (b - a) / hz}')"
     server_cpu="$(awk -v a="$server_cpu0" -v b="$(cpu_seconds "$SERVER_PID")" 'BEGIN {printf "%.3f", b - a}')"
     workers_cpu="$(awk -v a="$workers_cpu0" -v b="$(workers_cpu_seconds "$SERVER_PID")" 'BEGIN {printf "%.3f", b - a}')"
-    jq -c --argjson s "$server_cpu" --argjson w "$workers_cpu" \
-      '. + {server_cpu_s: $s, workers_cpu_s: $w}' <<<"$out" >>"$WORK/load.jsonl"
-    log "$mode $rate/s: $(jq -r '"achieved \(.achieved_per_s)/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, success \(.success_pct) %, 429 \(.rejected_429), other errors \(.http_errors + .timeouts + .transport_errors + .wrong_answers), server CPU \($s) s, workers CPU \($w) s" + (if .first_error then ", first error: \(.first_error)" else "" end)' --argjson s "$server_cpu" --argjson w "$workers_cpu" <<<"$out")"
-    sleep "$PAUSE"
+    # CPU used by anything but the server, its workers and the load generator,
+    # as a share of the machine during the step.
+    jq -c --argjson s "$server_cpu" --argjson w "$workers_cpu" --argjson busy "$busy" \
+      --argjson wall "$wall" --argjson cores "$(nproc)" \
+      '. + {server_cpu_s: $s, workers_cpu_s: $w, machine_busy_s: $busy, step_wall_s: $wall,
+            foreign_cpu_pct: ([0, ($busy - $s - $w - .loadgen_cpu_s) * 100 / ($wall * $cores)] | max | round)}' \
+      <<<"$out" >>"$WORK/load.jsonl"
+    log "$mode $rate/s: $(tail -n1 "$WORK/load.jsonl" | jq -r '"achieved \(.achieved_per_s)/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, success \(.success_pct) %, 429 \(.rejected_429), other errors \(.http_errors + .timeouts + .transport_errors + .wrong_answers), CPU s: server \(.server_cpu_s) workers \(.workers_cpu_s) loadgen \(.loadgen_cpu_s), foreign CPU \(.foreign_cpu_pct) %" + (if .first_error then ", first error: \(.first_error)" else "" end)')"
   done
   if [ "$mode" = stateless ]; then
+    sleep "$PAUSE"
+    wait_quiet
     log "$mode: oha cross-check, 600/s for ${OHA_SECONDS} s, '1 + 1' only"
     "$OHA" --no-tui --output-format json -z "${OHA_SECONDS}s" -q 600 --latency-correction -c 200 \
       -m POST -T application/json -d '{"code":"1 + 1"}' "$SERVER_URL/api/exec" >"$WORK/oha.json" 2>"$WORK/oha.err" ||
@@ -133,8 +151,13 @@ done
 if [ "$STATE" = 1 ]; then
   state_args=(--no-build --out-dir "$WORK/state")
   [ "$QUICK" = 1 ] && state_args+=(--quick)
-  "$BENCH_DIR/state.sh" "${state_args[@]}"
+  "$BENCH_DIR/state.sh" "${state_args[@]}" || log "state.sh failed; the report has no state section"
 fi
+
+# The floor again: on a shared or virtual machine it drifts; the report shows both.
+wait_quiet
+"$EXAMPLES/floor" bare --threads 2 --seconds "$FLOOR_SECONDS" --json >"$WORK/floor-after.json"
+log "floor after: $(cat "$WORK/floor-after.json")"
 
 # ---------------------------------------------------------------------------
 # The report.
@@ -147,7 +170,7 @@ rows() {
   jq -r --arg mode "$1" --argjson floor_cpu_us "$floor_cpu_us" '
     select(.label == $mode) |
     ((.server_cpu_s + .workers_cpu_s) / ([.successes, 1] | max) * 1000) as $cpu_ms |
-    "| \(.offered_per_s) | \(.achieved_per_s) | \(.latency_ms.avg) | \(.latency_ms.p50) | \(.latency_ms.p95) | \(.latency_ms.p99) | \(.success_pct) | \(.dropped) | \(.rejected_429) / \(.http_errors + .timeouts + .transport_errors + .wrong_answers) | \(.server_duration_ms_avg) | \($cpu_ms * 100 | round / 100) (\($cpu_ms * 1000 / $floor_cpu_us * 10 | round / 10)×) |"
+    "| \(.offered_per_s) | \(.achieved_per_s) | \(.latency_ms.avg) | \(.latency_ms.p50) | \(.latency_ms.p95) | \(.latency_ms.p99) | \(.success_pct) | \(.dropped) | \(.rejected_429) / \(.http_errors + .timeouts + .transport_errors + .wrong_answers) | \(.server_duration_ms_avg) | \($cpu_ms * 100 | round / 100) (\($cpu_ms * 1000 / $floor_cpu_us * 10 | round / 10)×) | \(.foreign_cpu_pct) |"
   ' "$WORK/load.jsonl"
 }
 peak() { jq -s --arg mode "$1" '[.[] | select(.label == $mode) | .achieved_per_s] | max // 0' "$WORK/load.jsonl"; }
@@ -167,10 +190,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.0f %%", 100 * a /
   echo
   echo "| what | executions/s (2 threads) | CPU µs per execution |"
   echo "|---|---|---|"
-  echo "| bare deno_core: \`JsRuntime\` from a startup snapshot, \`1 + 1\`, drop (\`bench/floor\`) | $floor_rate | $floor_cpu_us |"
-  echo "| mcp-v8's engine in process: \`Engine::run\` of a stateless job, no server (\`bench/floor engine\`) | $engine_rate | $engine_cpu_us |"
+  echo "| bare deno_core: \`JsRuntime\` from a startup snapshot, \`1 + 1\`, drop (\`bench/floor\`), before the load runs | $floor_rate | $floor_cpu_us |"
+  echo "| the same, after the load runs | $(jq .per_second "$WORK/floor-after.json") | $(jq .cpu_us_per_execution "$WORK/floor-after.json") |"
+  echo "| mcp-v8's engine without the server: \`Engine::boot\` + \`Engine::run\` of stateless \`1 + 1\` jobs, one process per core like the workers (\`bench/floor engine\`) | $engine_rate | $engine_cpu_us |"
+  echo "| the same with stateful jobs (a snapshot-creating isolate; heap snapshotted and compressed after each run; no store) (\`bench/floor engine-stateful\`) | $(jq .per_second "$WORK/engine-stateful.json") | $(jq .cpu_us_per_execution "$WORK/engine-stateful.json") |"
   echo
-  echo "The **floor ratio** below divides the server's CPU per execution (server process plus workers, from /proc) by the bare floor's."
+  echo "The **floor ratio** below divides the server's CPU per execution (server process plus workers, from /proc) by the bare floor's (the first row)."
   echo
   echo "## Load: \`POST /api/exec\`, constant arrival rate"
   echo
@@ -179,7 +204,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.0f %%", 100 * a /
   echo "(no coordinated omission), over successful requests; \`achieved\` = successes per second until the last success."
   echo "Errors: HTTP 429 (queue full, \`max_queued_executions\` = 1000) / anything else (other HTTP errors, timeouts at 30 s, transport errors, wrong answers)."
   echo "\`server ms\` is the server's own \`duration_ms\` (acceptance to final status, so it includes queueing)."
-  echo "Workers: one per core (default \`max_concurrent_executions\`)."
+  echo "Workers: one per core (default \`max_concurrent_executions\`). \`CPU ms per execution\` = CPU of the server process and its workers"
+  echo "during the step (from /proc) / successes; the floor ratio divides it by the bare floor's CPU per execution. \`foreign CPU %\` = share of the"
+  echo "machine used by anything else (other than the server, its workers and the load generator) during the step; each step waits for a quiet machine first."
   for mode in $MODES; do
     echo
     case "$mode" in
@@ -187,8 +214,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.0f %%", 100 * a /
       stateful) echo "### Stateful (directory store in a temp dir; no \`heap\` in requests, so every execution starts fresh and is snapshotted, compressed and stored)" ;;
     esac
     echo
-    echo "| offered/s | achieved/s | avg ms | p50 ms | p95 ms | p99 ms | success % | dropped | errors 429 / other | server ms (avg) | CPU ms per execution (floor ratio) |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| offered/s | achieved/s | avg ms | p50 ms | p95 ms | p99 ms | success % | dropped | errors 429 / other | server ms (avg) | CPU ms per execution (floor ratio) | foreign CPU % |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
     rows "$mode"
     echo
     echo "Peak achieved: **$(peak "$mode")/s** ($(ratio "$(peak "$mode")" "$floor_rate") of the floor's $floor_rate/s); highest offered rate served with ≥ 99 % success: $(served "$mode")/s."

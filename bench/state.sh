@@ -44,12 +44,12 @@ if [ "$QUICK" = 1 ]; then
 fi
 RSS_WARMUP=300
 # The same ~10 MB of objects as examples/state.rs.
-TEN_MB_JS="globalThis.data = Array.from({length: 110000}, (_, i) => ({id: i, name: 'item-' + i, score: i / 7, tags: ['t' + (i % 10)]})); data.length"
+TEN_MB_JS="globalThis.data = Array.from({length: 52000}, (_, i) => ({id: i, name: 'item-' + i, score: i / 7, tags: ['t' + (i % 10)]})); data.length"
 
 WORK="$(mktemp -d /tmp/mcp-v8-state.XXXXXX)"
 cleanup() {
   stop_server
-  rm -rf "$WORK"
+  if [ -n "${BENCH_KEEP_WORK:-}" ]; then log "raw data kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -58,6 +58,7 @@ if [ "$BUILD" = 1 ]; then
   build_all
 fi
 
+wait_quiet
 log "state: snapshot steps in process (examples/state, $ITERATIONS iterations)"
 "$EXAMPLES/state" --json --iterations "$ITERATIONS" >"$WORK/micro.jsonl"
 log "state: $(tr '\n' ' ' <"$WORK/micro.jsonl")"
@@ -91,6 +92,7 @@ for workers in 1 2; do
       done
     done
   fi
+  wait_quiet
   out="$("$EXAMPLES/loadgen" --url "$SERVER_URL/api/exec" --closed $((2 * workers)) --duration "$THROUGHPUT_SECONDS" --label "workers-$workers")"
   jq -c --argjson w "$workers" '. + {workers: $w}' <<<"$out" >>"$WORK/throughput.jsonl"
   log "state: $workers worker(s): $(jq -r '"\(.achieved_per_s)/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, success \(.success_pct) %"' <<<"$out")"
@@ -132,6 +134,14 @@ section="$WORK/state.md"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for heap in trivial 10mb; do
     echo "| $heap | $(kb "$(micro "$heap" .live_heap_bytes)") KB | $(micro "$heap" '.create_ms * 100 | round / 100') ms | $(micro "$heap" '.script_ms * 100 | round / 100') ms | $(micro "$heap" '.snapshot_ms * 100 | round / 100') ms | $(kb "$(micro "$heap" .raw_bytes)") KB | $(micro "$heap" '.compress_ms * 100 | round / 100') ms | **$(kb "$(micro "$heap" .compressed_bytes)") KB** | $(micro "$heap" '.store_write_ms * 100 | round / 100') ms | $(micro "$heap" '.store_read_ms * 100 | round / 100') ms | $(micro "$heap" '.decompress_ms * 100 | round / 100') ms | $(micro "$heap" '.restore_ms * 100 | round / 100') ms |"
+  done
+  echo
+  echo "Compression alternatives (measured on the same blobs; the server uses neither):"
+  echo
+  echo "| heap | zstd level 3 (server) | zstd level 1 | zstd level 3 with the base snapshot as reference prefix | its decompression |"
+  echo "|---|---|---|---|---|"
+  for heap in trivial 10mb; do
+    echo "| $heap | $(micro "$heap" '.compress_ms * 100 | round / 100') ms, $(kb "$(micro "$heap" .compressed_bytes)") KB | $(micro "$heap" '.level1_ms * 100 | round / 100') ms, $(kb "$(micro "$heap" .level1_bytes)") KB | $(micro "$heap" '.prefix_ms * 100 | round / 100') ms, $(kb "$(micro "$heap" .prefix_bytes)") KB | $(micro "$heap" '.prefix_decompress_ms * 100 | round / 100') ms |"
   done
   echo
   echo "The steps' base snapshot is a trivial one; mcp-v8's own startup snapshot also holds its bootstrap JS, so its heaps are a little larger:"

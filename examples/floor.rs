@@ -12,8 +12,12 @@
 //!   limits, the bootstrap snapshot, result encoding. No server, no IPC.
 //! - `engine-stateful`: the same with `stateful: true` (the isolate is a
 //!   snapshot creator and the heap is snapshotted and compressed after every
-//!   run). One thread only: V8 crashes a process when one isolate snapshots
-//!   while another is active.
+//!   run).
+//!
+//! The engine modes run one engine per process, as the server's workers do
+//! (an engine is made to be the only one in its process: V8 crashes a process
+//! when one isolate snapshots while another is active), so `--threads N`
+//! starts N processes of this binary and adds up their figures.
 //!
 //! Options: `--threads N` (default 2), `--seconds S` (default 5), `--json`
 //! (one JSON object on stdout instead of text).
@@ -76,12 +80,6 @@ fn parse_args() -> Options {
                 std::process::exit(2);
             }
         }
-    }
-    if options.mode == Mode::EngineStateful && options.threads != 1 {
-        eprintln!(
-            "floor: engine-stateful runs on one thread (snapshots are not safe beside other isolates)"
-        );
-        options.threads = 1;
     }
     options
 }
@@ -155,108 +153,176 @@ fn check(outcome: Outcome) {
 
 fn main() {
     let options = parse_args();
-    // Normal mode first: a snapshot creator as the first runtime would set
-    // `--predictable` for the whole process (see ARCHITECTURE.md).
-    JsRuntime::init_platform(None);
-    let snapshot = match options.mode {
-        Mode::Bare => Some(bare_snapshot()),
-        _ => None,
+    if options.mode != Mode::Bare && options.threads > 1 {
+        return engine_processes(&options);
+    }
+    let (snapshot, engine) = match options.mode {
+        Mode::Bare => {
+            // Normal mode first: a snapshot creator as the first runtime would
+            // set `--predictable` for the whole process (see ARCHITECTURE.md).
+            // V8's default flags: the floor is deno_core as it comes.
+            JsRuntime::init_platform(None);
+            (Some(bare_snapshot()), None)
+        }
+        // The engine sets its V8 flags and initialises V8 itself.
+        _ => (None, Some(Engine::boot().expect("the engine boots"))),
     };
 
     let stop = Arc::new(AtomicBool::new(false));
-    // Engines are booted one after another (each boot makes a snapshot, which
-    // must not happen while another isolate is alive), then all start at once.
-    let booted = Arc::new(Barrier::new(options.threads + 1));
-    let boot_turn = Arc::new(std::sync::Mutex::new(()));
-    let mut handles = Vec::new();
-    for thread in 0..options.threads {
-        let (stop, booted, boot_turn) = (stop.clone(), booted.clone(), boot_turn.clone());
-        let mode = options.mode;
-        handles.push(std::thread::spawn(move || {
-            let engine = match mode {
-                Mode::Bare => None,
-                _ => {
-                    let _turn = boot_turn.lock().unwrap();
-                    Some(Engine::boot().expect("the engine boots"))
-                }
-            };
-            // Tokio context for V8's delayed tasks, as in the engine.
-            let tokio = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a tokio runtime");
-            let _context = tokio.enter();
-            let run = |sequence: u64| match mode {
-                Mode::Bare => bare_execution(snapshot.expect("bare snapshot")),
-                Mode::Engine => check(
-                    engine
-                        .as_ref()
-                        .expect("engine")
-                        .run(&job(sequence, false), ConsoleSink(Box::new(|_, _| {}))),
-                ),
-                Mode::EngineStateful => check(
-                    engine
-                        .as_ref()
-                        .expect("engine")
-                        .run(&job(sequence, true), ConsoleSink(Box::new(|_, _| {}))),
-                ),
-            };
-            // Warm-up outside the window: first-touch page faults, lazy init.
-            for sequence in 0..20 {
-                run(sequence);
-            }
-            booted.wait();
-            let (wall0, cpu0) = (Instant::now(), thread_cpu_time());
-            let mut executions = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                run(1_000_000 * thread as u64 + executions);
-                executions += 1;
-            }
-            ThreadReport {
-                executions,
-                wall: wall0.elapsed(),
-                cpu: thread_cpu_time() - cpu0,
-            }
-        }));
-    }
-    booted.wait();
-    let started = Instant::now();
-    std::thread::sleep(Duration::from_secs_f64(options.seconds));
-    stop.store(true, Ordering::Relaxed);
-    let reports: Vec<ThreadReport> = handles
-        .into_iter()
-        .map(|handle| handle.join().expect("a floor thread panicked"))
-        .collect();
-    let window = started.elapsed().as_secs_f64();
-
+    let warmed = Arc::new(Barrier::new(options.threads + 1));
+    let reports: Vec<ThreadReport> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..options.threads)
+            .map(|thread| {
+                let (stop, warmed, engine) = (stop.clone(), warmed.clone(), engine.as_ref());
+                let mode = options.mode;
+                scope.spawn(move || {
+                    // Tokio context for V8's delayed tasks, as in the engine.
+                    let tokio = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a tokio runtime");
+                    let _context = tokio.enter();
+                    let run = |sequence: u64| match (mode, engine) {
+                        (Mode::Bare, _) => bare_execution(snapshot.expect("bare snapshot")),
+                        (mode, Some(engine)) => check(engine.run(
+                            &job(sequence, mode == Mode::EngineStateful),
+                            ConsoleSink(Box::new(|_, _| {})),
+                        )),
+                        (_, None) => unreachable!("engine modes boot an engine"),
+                    };
+                    // Warm-up outside the window: first-touch page faults, lazy init.
+                    for sequence in 0..20 {
+                        run(sequence);
+                    }
+                    warmed.wait();
+                    let (wall0, cpu0) = (Instant::now(), thread_cpu_time());
+                    let mut executions = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        run(1_000_000 * thread as u64 + executions);
+                        executions += 1;
+                    }
+                    ThreadReport {
+                        executions,
+                        wall: wall0.elapsed(),
+                        cpu: thread_cpu_time() - cpu0,
+                    }
+                })
+            })
+            .collect();
+        warmed.wait();
+        std::thread::sleep(Duration::from_secs_f64(options.seconds));
+        stop.store(true, Ordering::Relaxed);
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("a floor thread panicked"))
+            .collect()
+    });
+    let window = reports
+        .iter()
+        .map(|r| r.wall.as_secs_f64())
+        .fold(0.0, f64::max);
     let executions: u64 = reports.iter().map(|r| r.executions).sum();
     let cpu: f64 = reports.iter().map(|r| r.cpu.as_secs_f64()).sum();
     let wall: f64 = reports.iter().map(|r| r.wall.as_secs_f64()).sum();
-    let per_second = executions as f64 / window;
-    let wall_us = wall / executions as f64 * 1e6;
-    let cpu_us = cpu / executions as f64 * 1e6;
-    if options.json {
-        println!(
-            "{{\"mode\":\"{}\",\"threads\":{},\"seconds\":{:.2},\"executions\":{},\"per_second\":{:.1},\"wall_us_per_execution\":{:.0},\"cpu_us_per_execution\":{:.0}}}",
-            options.mode.name(),
-            options.threads,
+    print_report(
+        &options,
+        "threads",
+        Summary {
             window,
             executions,
-            per_second,
-            wall_us,
-            cpu_us
+            per_second: executions as f64 / window,
+            wall_us: wall / executions as f64 * 1e6,
+            cpu_us: cpu / executions as f64 * 1e6,
+        },
+    );
+}
+
+struct Summary {
+    window: f64,
+    executions: u64,
+    per_second: f64,
+    wall_us: f64,
+    cpu_us: f64,
+}
+
+/// The engine keeps one booted engine per process (one isolate alive at a
+/// time, as in the server's workers), so N engines are N processes of this
+/// binary, started together; their figures are added up.
+fn engine_processes(options: &Options) {
+    let exe = std::env::current_exe().expect("the floor binary");
+    let children: Vec<_> = (0..options.threads)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args([options.mode.name(), "--threads", "1", "--json"])
+                .args(["--seconds", &options.seconds.to_string()])
+                .stderr(std::process::Stdio::inherit())
+                .output()
+        })
+        .map(|child| child.expect("starting a floor process"))
+        .collect();
+    let field = |json: &serde_json::Value, key: &str| json[key].as_f64().unwrap_or(f64::NAN);
+    let reports: Vec<serde_json::Value> = children
+        .iter()
+        .map(|output| {
+            assert!(output.status.success(), "a floor process failed");
+            serde_json::from_slice(&output.stdout).expect("a floor process's report")
+        })
+        .collect();
+    let executions: f64 = reports.iter().map(|r| field(r, "executions")).sum();
+    let weighted = |key: &str| {
+        reports
+            .iter()
+            .map(|r| field(r, key) * field(r, "executions"))
+            .sum::<f64>()
+            / executions
+    };
+    print_report(
+        options,
+        "processes",
+        Summary {
+            window: reports
+                .iter()
+                .map(|r| field(r, "seconds"))
+                .fold(0.0, f64::max),
+            executions: executions as u64,
+            per_second: reports.iter().map(|r| field(r, "per_second")).sum(),
+            wall_us: weighted("wall_us_per_execution"),
+            cpu_us: weighted("cpu_us_per_execution"),
+        },
+    );
+}
+
+fn print_report(options: &Options, unit: &str, summary: Summary) {
+    if options.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "mode": options.mode.name(),
+                "threads": options.threads,
+                "unit": unit,
+                "seconds": (summary.window * 100.0).round() / 100.0,
+                "executions": summary.executions,
+                "per_second": (summary.per_second * 10.0).round() / 10.0,
+                "wall_us_per_execution": summary.wall_us.round(),
+                "cpu_us_per_execution": summary.cpu_us.round(),
+            })
         );
     } else {
         println!(
-            "floor ({}): {} threads, {:.1} s: {} executions, {:.0} executions/s; \
-             {:.0} µs wall and {:.0} µs CPU per execution (per thread)",
+            "floor ({}): {} {unit}, {:.1} s: {} executions, {:.0} executions/s; \
+             {:.0} µs wall and {:.0} µs CPU per execution (per {})",
             options.mode.name(),
             options.threads,
-            window,
-            executions,
-            per_second,
-            wall_us,
-            cpu_us
+            summary.window,
+            summary.executions,
+            summary.per_second,
+            summary.wall_us,
+            summary.cpu_us,
+            if unit == "threads" {
+                "thread"
+            } else {
+                "process"
+            },
         );
     }
 }

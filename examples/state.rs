@@ -18,6 +18,10 @@
 //!    This is what a worker process does per execution, without the IPC, the
 //!    store and the HTTP layer around it.
 //!
+//! Two alternatives to the server's compression are measured beside it, for
+//! comparison only: zstd level 1, and zstd level 3 with the base snapshot as a
+//! reference prefix (so a heap is stored as its difference from the base).
+//!
 //! Figures are medians over `--iterations` runs (default 15) after a warm-up.
 
 use std::time::{Duration, Instant};
@@ -28,7 +32,7 @@ use mcp_v8::engine::{ConsoleSink, Engine, Job, Outcome};
 use mcp_v8::storage::{DirectoryStore, HeapKey, HeapStore};
 
 /// About 10 MB of live objects (checked against V8's heap statistics below).
-const TEN_MB_SCRIPT: &str = "globalThis.data = Array.from({length: 110000}, \
+const TEN_MB_SCRIPT: &str = "globalThis.data = Array.from({length: 52000}, \
      (_, i) => ({id: i, name: 'item-' + i, score: i / 7, tags: ['t' + (i % 10)]})); \
      data.length";
 const TRIVIAL_SCRIPT: &str = "1 + 1";
@@ -67,6 +71,31 @@ struct Steps {
     raw_bytes: usize,
     compressed_bytes: usize,
     live_heap_bytes: usize,
+    /// Alternatives to the server's zstd level 3 (not used by the server).
+    level1_ms: f64,
+    level1_bytes: usize,
+    prefix_ms: f64,
+    prefix_bytes: usize,
+    prefix_decompress_ms: f64,
+}
+
+/// zstd level 3 with the base snapshot as a reference prefix: a heap that
+/// differs little from its base compresses to little more than the change.
+fn compress_with_prefix(blob: &[u8], base: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder =
+        zstd::stream::write::Encoder::with_ref_prefix(Vec::new(), 3, base).expect("a zstd encoder");
+    encoder.write_all(blob).expect("compress");
+    encoder.finish().expect("compress")
+}
+
+fn decompress_with_prefix(frame: &[u8], base: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut decoder =
+        zstd::stream::read::Decoder::with_ref_prefix(frame, base).expect("a zstd decoder");
+    let mut blob = Vec::new();
+    decoder.read_to_end(&mut blob).expect("decompress");
+    blob
 }
 
 fn ms(since: Instant) -> f64 {
@@ -91,12 +120,15 @@ async fn steps(base: &'static [u8], heap_spec: &Heap, store: &DirectoryStore) ->
     });
     steps.create_ms = ms(t);
 
+    // Live bytes: heap statistics after a full GC (outside the timed steps).
+    runtime.v8_isolate().low_memory_notification();
     let used_before = runtime.v8_isolate().get_heap_statistics().used_heap_size();
     let t = Instant::now();
     runtime
         .execute_script("file:///state.js", heap_spec.script)
         .expect("the heap script evaluates");
     steps.script_ms = ms(t);
+    runtime.v8_isolate().low_memory_notification();
     steps.live_heap_bytes = runtime
         .v8_isolate()
         .get_heap_statistics()
@@ -112,6 +144,18 @@ async fn steps(base: &'static [u8], heap_spec: &Heap, store: &DirectoryStore) ->
     let object = heap::encode(&blob).expect("encode");
     steps.compress_ms = ms(t);
     steps.compressed_bytes = object.len();
+
+    let t = Instant::now();
+    steps.level1_bytes = zstd::bulk::compress(&blob, 1).expect("compress").len();
+    steps.level1_ms = ms(t);
+    let t = Instant::now();
+    let prefixed = compress_with_prefix(&blob, base);
+    steps.prefix_ms = ms(t);
+    steps.prefix_bytes = prefixed.len();
+    let t = Instant::now();
+    let round_trip = decompress_with_prefix(&prefixed, base);
+    steps.prefix_decompress_ms = ms(t);
+    assert!(round_trip[..] == blob[..], "the prefixed frame round-trips");
     drop(blob);
 
     let key = HeapKey::of(&object);
@@ -206,7 +250,9 @@ fn main() {
         }
     }
 
-    JsRuntime::init_platform(None);
+    // The engine first: it sets the workers' V8 flags and initialises V8 (in
+    // normal mode), so the steps below run under the server's flags too.
+    let engine = Engine::boot().expect("the engine boots");
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -217,7 +263,6 @@ fn main() {
         .block_on(DirectoryStore::open(dir.path().join("heaps")))
         .expect("the directory store opens");
     let base = base_snapshot();
-    let engine = Engine::boot().expect("the engine boots");
 
     for heap_spec in &HEAPS {
         // Warm-up.
@@ -245,6 +290,11 @@ fn main() {
             "store_read_ms": pick(|s| s.store_read_ms),
             "decompress_ms": pick(|s| s.decompress_ms),
             "restore_ms": pick(|s| s.restore_ms),
+            "level1_ms": pick(|s| s.level1_ms),
+            "level1_bytes": runs[0].level1_bytes,
+            "prefix_ms": pick(|s| s.prefix_ms),
+            "prefix_bytes": runs[0].prefix_bytes,
+            "prefix_decompress_ms": pick(|s| s.prefix_decompress_ms),
             "engine_first_ms": median(engine_runs.iter().map(|r| r.0).collect()),
             "engine_heap_bytes": engine_runs[0].1,
             "engine_resume_ms": median(engine_runs.iter().map(|r| r.2).collect()),

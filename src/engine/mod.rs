@@ -42,17 +42,13 @@ const MAIN_FILE: &str = "file:///main.ts";
 /// of the heap fingerprint: a snapshot only restores under the flags it was
 /// made with.
 pub const V8_FLAGS_ENV: &str = "MCP_V8_V8_FLAGS";
-/// Flags every worker sets. The memory reducer schedules GC work for isolates
-/// that idle for long; ours live for one execution, and its timers cost a
-/// measurable share of throughput.
-const DEFAULT_V8_FLAGS: &str = "--no-memory-reducer";
-
-/// The V8 flags of this process: the defaults, then `MCP_V8_V8_FLAGS`.
+/// The V8 flags of this process, from `MCP_V8_V8_FLAGS` (usually none).
 pub fn v8_flags() -> &'static str {
     static FLAGS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    FLAGS.get_or_init(|| match std::env::var(V8_FLAGS_ENV) {
-        Ok(extra) if !extra.trim().is_empty() => format!("{DEFAULT_V8_FLAGS} {}", extra.trim()),
-        _ => DEFAULT_V8_FLAGS.to_owned(),
+    FLAGS.get_or_init(|| {
+        std::env::var(V8_FLAGS_ENV)
+            .map(|flags| flags.trim().to_owned())
+            .unwrap_or_default()
     })
 }
 /// V8's own default for `Error.stackTraceLimit`.
@@ -118,7 +114,9 @@ impl Engine {
         // sequence.
         // Before deno_core's own flags, which are set once, at initialisation,
         // and win where the two disagree.
-        v8::V8::set_flags_from_string(v8_flags());
+        if !v8_flags().is_empty() {
+            v8::V8::set_flags_from_string(v8_flags());
+        }
         JsRuntime::init_platform(None);
         let snapshot = Box::leak(startup_snapshot()?);
         let event_loop = tokio::runtime::Builder::new_current_thread()
