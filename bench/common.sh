@@ -139,3 +139,23 @@ wait_quiet() {
     fi
   done
 }
+
+# Shared set-up of run.sh and state.sh: a scratch directory (removed on exit
+# unless BENCH_KEEP_WORK is set), the server stopped on exit, enough file
+# descriptors for open-loop load, jq, and the release build unless --no-build.
+# Sets WORK to the scratch directory. $1: its name prefix.
+prepare_run() {
+  WORK="$(mktemp -d "/tmp/$1.XXXXXX")"
+  trap bench_cleanup EXIT
+  # Open-loop load at 2000/s can hold a thousand connections open at once.
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  command -v jq >/dev/null || { log "installing jq"; apt-get install -y -qq jq >/dev/null; }
+  if [ "$BUILD" = 1 ]; then
+    build_all
+  fi
+}
+
+bench_cleanup() {
+  stop_server
+  if [ -n "${BENCH_KEEP_WORK:-}" ]; then log "raw data kept in $WORK"; else rm -rf "$WORK"; fi
+}

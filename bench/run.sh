@@ -55,19 +55,7 @@ SUFFIX=""
 [ "$QUICK" = 1 ] && SUFFIX="-quick"
 REPORT="$BENCH_DIR/results/${DATE}-${TOPOLOGY}${SUFFIX}.md"
 
-WORK="$(mktemp -d /tmp/mcp-v8-bench.XXXXXX)"
-cleanup() {
-  stop_server
-  if [ -n "${BENCH_KEEP_WORK:-}" ]; then log "raw data kept in $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-# Open-loop load at 2000/s can hold a thousand connections open at once.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-command -v jq >/dev/null || { log "installing jq"; apt-get install -y -qq jq >/dev/null; }
-if [ "$BUILD" = 1 ]; then
-  build_all
-fi
+prepare_run mcp-v8-bench
 if ! command -v oha >/dev/null && [ ! -x "$HOME/.cargo/bin/oha" ]; then
   # Without --locked, one of oha's dependencies wants a newer rustc.
   log "installing oha (cargo install --locked oha)"

@@ -46,17 +46,7 @@ RSS_WARMUP=300
 # The same ~10 MB of objects as examples/state.rs.
 TEN_MB_JS="globalThis.data = Array.from({length: 52000}, (_, i) => ({id: i, name: 'item-' + i, score: i / 7, tags: ['t' + (i % 10)]})); data.length"
 
-WORK="$(mktemp -d /tmp/mcp-v8-state.XXXXXX)"
-cleanup() {
-  stop_server
-  if [ -n "${BENCH_KEEP_WORK:-}" ]; then log "raw data kept in $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-command -v jq >/dev/null || { log "installing jq"; apt-get install -y -qq jq >/dev/null; }
-if [ "$BUILD" = 1 ]; then
-  build_all
-fi
+prepare_run mcp-v8-state
 
 wait_quiet
 log "state: snapshot steps in process (examples/state, $ITERATIONS iterations)"
