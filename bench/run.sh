@@ -79,6 +79,15 @@ wait_quiet
 log "floor: bare deno_core, 2 threads, ${FLOOR_SECONDS} s"
 "$EXAMPLES/floor" bare --threads 2 --seconds "$FLOOR_SECONDS" --json >"$WORK/floor.json"
 log "floor: $(cat "$WORK/floor.json")"
+# One isolate at a time, as in a worker; then with one idle "keeper" isolate
+# alive beside it (V8 then keeps the read-only heap shared between isolates
+# instead of rebuilding it for each one).
+wait_quiet
+"$EXAMPLES/floor" bare --threads 1 --seconds "$FLOOR_SECONDS" --json >"$WORK/floor-1.json"
+log "floor, 1 thread: $(cat "$WORK/floor-1.json")"
+wait_quiet
+"$EXAMPLES/floor" bare --threads 1 --seconds "$FLOOR_SECONDS" --keeper --json >"$WORK/floor-1-keeper.json"
+log "floor, 1 thread, keeper: $(cat "$WORK/floor-1-keeper.json")"
 wait_quiet
 log "floor: mcp-v8's engine in process, 2 processes, ${FLOOR_SECONDS} s"
 "$EXAMPLES/floor" engine --threads 2 --seconds "$FLOOR_SECONDS" --json >"$WORK/engine.json"
@@ -176,10 +185,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.0f %%", 100 * a /
   echo
   echo "## Floor"
   echo
-  echo "| what | executions/s (2 threads) | CPU µs per execution |"
+  echo "| what | executions/s | CPU µs per execution |"
   echo "|---|---|---|"
   echo "| bare deno_core: \`JsRuntime\` from a startup snapshot, \`1 + 1\`, drop (\`bench/floor\`), before the load runs | $floor_rate | $floor_cpu_us |"
   echo "| the same, after the load runs | $(jq .per_second "$WORK/floor-after.json") | $(jq .cpu_us_per_execution "$WORK/floor-after.json") |"
+  echo "| bare, 1 thread: one isolate alive at a time, as in a worker process (\`bench/floor --threads 1\`) | $(jq .per_second "$WORK/floor-1.json") | $(jq .cpu_us_per_execution "$WORK/floor-1.json") |"
+  echo "| bare, 1 thread, plus one idle isolate kept alive (\`bench/floor --threads 1 --keeper\`) | $(jq .per_second "$WORK/floor-1-keeper.json") | $(jq .cpu_us_per_execution "$WORK/floor-1-keeper.json") |"
   echo "| mcp-v8's engine without the server: \`Engine::boot\` + \`Engine::run\` of stateless \`1 + 1\` jobs, one process per core like the workers (\`bench/floor engine\`) | $engine_rate | $engine_cpu_us |"
   echo "| the same with stateful jobs (a snapshot-creating isolate; heap snapshotted and compressed after each run; no store) (\`bench/floor engine-stateful\`) | $(jq .per_second "$WORK/engine-stateful.json") | $(jq .cpu_us_per_execution "$WORK/engine-stateful.json") |"
   echo

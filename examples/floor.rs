@@ -20,7 +20,10 @@
 //! starts N processes of this binary and adds up their figures.
 //!
 //! Options: `--threads N` (default 2), `--seconds S` (default 5), `--json`
-//! (one JSON object on stdout instead of text).
+//! (one JSON object on stdout instead of text), `--keeper` (bare mode: keep
+//! one extra idle isolate alive for the whole run, so V8 keeps the read-only
+//! heap and memory it shares between isolates instead of rebuilding them for
+//! every execution when no other isolate is alive).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
@@ -51,6 +54,7 @@ struct Options {
     threads: usize,
     seconds: f64,
     json: bool,
+    keeper: bool,
 }
 
 fn parse_args() -> Options {
@@ -59,6 +63,7 @@ fn parse_args() -> Options {
         threads: 2,
         seconds: 5.0,
         json: false,
+        keeper: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -69,9 +74,10 @@ fn parse_args() -> Options {
             "--threads" => options.threads = parse(args.next(), "--threads"),
             "--seconds" => options.seconds = parse(args.next(), "--seconds"),
             "--json" => options.json = true,
+            "--keeper" => options.keeper = true,
             "-h" | "--help" => {
                 eprintln!(
-                    "usage: floor [bare|engine|engine-stateful] [--threads N] [--seconds S] [--json]"
+                    "usage: floor [bare|engine|engine-stateful] [--threads N] [--seconds S] [--json] [--keeper]"
                 );
                 std::process::exit(0);
             }
@@ -80,6 +86,13 @@ fn parse_args() -> Options {
                 std::process::exit(2);
             }
         }
+    }
+    if options.keeper && options.mode != Mode::Bare {
+        // A keeper must come from the engine's own startup snapshot (V8
+        // shares one read-only heap per process and aborts on a mismatch),
+        // which the engine does not expose.
+        eprintln!("floor: --keeper applies to bare mode only");
+        std::process::exit(2);
     }
     options
 }
@@ -162,7 +175,16 @@ fn main() {
             // set `--predictable` for the whole process (see ARCHITECTURE.md).
             // V8's default flags: the floor is deno_core as it comes.
             JsRuntime::init_platform(None);
-            (Some(bare_snapshot()), None)
+            let snapshot = bare_snapshot();
+            if options.keeper {
+                // An idle isolate that lives as long as the process: V8 keeps
+                // the read-only heap it shares with the measured isolates.
+                std::mem::forget(JsRuntime::new(RuntimeOptions {
+                    startup_snapshot: Some(snapshot),
+                    ..Default::default()
+                }));
+            }
+            (Some(snapshot), None)
         }
         // The engine sets its V8 flags and initialises V8 itself.
         _ => (None, Some(Engine::boot().expect("the engine boots"))),
