@@ -159,13 +159,24 @@ struct Armed {
 /// reader thread. No thread is spawned per execution.
 #[derive(Clone)]
 pub struct Watchdog {
-    shared: Arc<(Mutex<Option<Armed>>, Condvar)>,
+    shared: Arc<(Mutex<Slot>, Condvar)>,
+}
+
+#[derive(Default)]
+struct Slot {
+    armed: Option<Armed>,
+    /// A cancellation that arrived before its execution was armed: the server
+    /// sends `Cancel` right after `Run`, and the reader thread may pass it on
+    /// while the engine is still creating the isolate. Honoured by the next
+    /// `arm` if the ids match, dropped by it otherwise (then it was for an
+    /// execution that had already finished).
+    early_cancel: Option<String>,
 }
 
 impl Watchdog {
     pub fn start() -> std::io::Result<Self> {
         let watchdog = Self {
-            shared: Arc::new((Mutex::new(None), Condvar::new())),
+            shared: Arc::new((Mutex::new(Slot::default()), Condvar::new())),
         };
         let shared = watchdog.shared.clone();
         std::thread::Builder::new()
@@ -182,7 +193,11 @@ impl Watchdog {
         deadline: Instant,
     ) {
         let (slot, wake) = &*self.shared;
-        *lock(slot) = Some(Armed {
+        let mut slot = lock(slot);
+        if slot.early_cancel.take().as_deref() == Some(execution_id) {
+            stop(&isolate, &flag, StopReason::Cancelled);
+        }
+        slot.armed = Some(Armed {
             execution_id: execution_id.to_owned(),
             isolate,
             flag,
@@ -193,34 +208,40 @@ impl Watchdog {
 
     pub fn disarm(&self) {
         let (slot, wake) = &*self.shared;
-        *lock(slot) = None;
+        lock(slot).armed = None;
         wake.notify_one();
     }
 
-    /// Stops `execution_id` if it is the one running; returns whether it was.
+    /// Stops `execution_id` if it is the one running, or as soon as it is
+    /// armed if nothing is running; returns whether it was running.
     pub fn cancel(&self, execution_id: &str) -> bool {
         let (slot, _) = &*self.shared;
-        match &*lock(slot) {
+        let mut slot = lock(slot);
+        match &slot.armed {
             Some(armed) if armed.execution_id == execution_id => {
                 stop(&armed.isolate, &armed.flag, StopReason::Cancelled);
                 true
             }
-            _ => false,
+            Some(_) => false,
+            None => {
+                slot.early_cancel = Some(execution_id.to_owned());
+                false
+            }
         }
     }
 }
 
-fn watch(shared: &(Mutex<Option<Armed>>, Condvar)) {
+fn watch(shared: &(Mutex<Slot>, Condvar)) {
     let (slot, wake) = shared;
     let mut guard = lock(slot);
     loop {
-        let deadline = guard.as_ref().map(|armed| armed.deadline);
+        let deadline = guard.armed.as_ref().map(|armed| armed.deadline);
         guard = match deadline {
             None => wake.wait(guard).unwrap_or_else(|e| e.into_inner()),
             Some(deadline) => {
                 let now = Instant::now();
                 if now >= deadline {
-                    if let Some(armed) = guard.take() {
+                    if let Some(armed) = guard.armed.take() {
                         stop(&armed.isolate, &armed.flag, StopReason::TimedOut);
                     }
                     guard
