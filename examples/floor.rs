@@ -7,12 +7,14 @@
 //! Modes:
 //! - `bare` (default): a startup snapshot of a trivial script, made once; then
 //!   per execution: `JsRuntime` from that snapshot, evaluate `1 + 1`, drop.
-//! - `engine`: the crate's own engine in process (`Engine::boot` once per
-//!   thread, then `Engine::run` of a stateless job): the bare cost plus swc,
-//!   limits, the bootstrap snapshot, result encoding. No server, no IPC.
-//! - `engine-stateful`: the same with `stateful: true` (the isolate is a
-//!   snapshot creator and the heap is snapshotted and compressed after every
-//!   run).
+//! - `engine`: the crate's own engine in process, as a `--stateless` server's
+//!   workers run it (`Engine::boot(EngineMode::Stateless)`, which keeps an
+//!   idle isolate alive, then `Engine::run` of stateless jobs): the bare cost
+//!   plus swc, limits, the bootstrap snapshot, result encoding. No server, no
+//!   IPC.
+//! - `engine-stateful`: `EngineMode::Stateful` and `stateful: true` jobs (the
+//!   isolate is a snapshot creator and the heap is snapshotted and compressed
+//!   after every run).
 //!
 //! The engine modes run one engine per process, as the server's workers do
 //! (an engine is made to be the only one in its process: V8 crashes a process
@@ -30,7 +32,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use deno_core::{JsRuntime, JsRuntimeForSnapshot, RuntimeOptions};
-use mcp_v8::engine::{ConsoleSink, Engine, Job, Outcome};
+use mcp_v8::engine::{ConsoleSink, Engine, EngineMode, Job, Outcome};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
@@ -169,7 +171,7 @@ fn main() {
     if options.mode != Mode::Bare && options.threads > 1 {
         return engine_processes(&options);
     }
-    let (snapshot, engine) = match options.mode {
+    let snapshot = match options.mode {
         Mode::Bare => {
             // Normal mode first: a snapshot creator as the first runtime would
             // set `--predictable` for the whole process (see ARCHITECTURE.md).
@@ -184,10 +186,11 @@ fn main() {
                     ..Default::default()
                 }));
             }
-            (Some(snapshot), None)
+            Some(snapshot)
         }
-        // The engine sets its V8 flags and initialises V8 itself.
-        _ => (None, Some(Engine::boot().expect("the engine boots"))),
+        // The engine sets its V8 flags and initialises V8 itself, in the one
+        // thread that runs it.
+        _ => None,
     };
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -195,16 +198,22 @@ fn main() {
     let reports: Vec<ThreadReport> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..options.threads)
             .map(|thread| {
-                let (stop, warmed, engine) = (stop.clone(), warmed.clone(), engine.as_ref());
+                let (stop, warmed) = (stop.clone(), warmed.clone());
                 let mode = options.mode;
                 scope.spawn(move || {
+                    let engine = match mode {
+                        Mode::Bare => None,
+                        Mode::Engine => Some(EngineMode::Stateless),
+                        Mode::EngineStateful => Some(EngineMode::Stateful),
+                    }
+                    .map(|mode| Engine::boot(mode).expect("the engine boots"));
                     // Tokio context for V8's delayed tasks, as in the engine.
                     let tokio = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
                         .expect("a tokio runtime");
                     let _context = tokio.enter();
-                    let run = |sequence: u64| match (mode, engine) {
+                    let run = |sequence: u64| match (mode, &engine) {
                         (Mode::Bare, _) => bare_execution(snapshot.expect("bare snapshot")),
                         (mode, Some(engine)) => check(engine.run(
                             &job(sequence, mode == Mode::EngineStateful),

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use deno_core::{JsRuntime, JsRuntimeForSnapshot, RuntimeOptions};
 use mcp_v8::engine::heap;
-use mcp_v8::engine::{ConsoleSink, Engine, Job, Outcome};
+use mcp_v8::engine::{ConsoleSink, Engine, EngineMode, Job, Outcome};
 use mcp_v8::storage::{DirectoryStore, HeapKey, HeapStore};
 
 /// About 10 MB of live objects (checked against V8's heap statistics below).
@@ -252,7 +252,7 @@ fn main() {
 
     // The engine first: it sets the workers' V8 flags and initialises V8 (in
     // normal mode), so the steps below run under the server's flags too.
-    let engine = Engine::boot().expect("the engine boots");
+    let engine = Engine::boot(EngineMode::Stateful).expect("the engine boots");
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

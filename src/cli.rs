@@ -49,7 +49,11 @@ pub enum Command {
     Config(ConfigCommand),
     /// Run one execution worker. The server starts these itself.
     #[command(hide = true)]
-    Worker,
+    Worker {
+        /// Stateless jobs only (the server runs without a heap store).
+        #[arg(long)]
+        stateless: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -663,7 +667,14 @@ mod tests {
     fn serve_is_the_default() {
         assert_eq!(parse(&[]).command_or_serve(), Command::Serve);
         assert_eq!(parse(&["serve"]).command_or_serve(), Command::Serve);
-        assert_eq!(parse(&["worker"]).command, Some(Command::Worker));
+        assert_eq!(
+            parse(&["worker"]).command,
+            Some(Command::Worker { stateless: false })
+        );
+        assert_eq!(
+            parse(&["worker", "--stateless"]).command,
+            Some(Command::Worker { stateless: true })
+        );
         assert_eq!(
             parse(&["config", "check", "a.toml"]).command,
             Some(Command::Config(ConfigCommand::Check {

@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 use mcp_v8::cli::{self, Cli, Command};
 use mcp_v8::config::Config;
+use mcp_v8::engine::EngineMode;
 use mcp_v8::executor::records::Retention;
 use mcp_v8::executor::{Executor, ExecutorConfig, worker};
 use mcp_v8::sessions::SessionStore;
@@ -23,9 +24,13 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command_or_serve() {
         Command::Config(command) => cli::run_config_command(&command),
-        Command::Worker => {
+        Command::Worker { stateless } => {
             init_logging("info");
-            worker::child::run()
+            worker::child::run(if stateless {
+                EngineMode::Stateless
+            } else {
+                EngineMode::Stateful
+            })
         }
         Command::Serve => {
             let config = cli::load(&cli)?;

@@ -98,3 +98,56 @@ async fn full_queue_answers_busy() {
     server.cancel(&queued).await;
     server.cancel(&running).await;
 }
+
+/// A stateless server's workers keep an idle isolate alive beside the running
+/// one (see `EngineMode::Stateless`). Every way of stopping JS must still end
+/// only the execution: the same worker process serves them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_workers_outlive_every_limit() {
+    let server = Server::start_with(&[
+        "--stateless",
+        "--heap-memory-max",
+        "8",
+        "--max-concurrent-executions",
+        "1",
+    ])
+    .await;
+    assert_still_serves(&server).await;
+    let workers = server.worker_pids();
+    assert_eq!(workers.len(), 1, "{workers:?}");
+
+    let record = server
+        .run_and_wait_with(json!({ "code": "while(true){}", "execution_timeout_secs": 1 }))
+        .await;
+    assert_eq!(record["status"], "timed_out", "{record}");
+
+    let record = server
+        .run_and_wait("const a = []; while (true) a.push(new Array(100000).fill(1))")
+        .await;
+    assert!(error_of(&record).contains("heap limit"), "{record}");
+
+    let record = server
+        .run_and_wait("const bufs = []; while (true) bufs.push(new ArrayBuffer(1 << 20))")
+        .await;
+    assert_eq!(record["status"], "failed", "{record}");
+
+    let record = server.run_and_wait("function f(){ return f() } f()").await;
+    assert!(
+        error_of(&record).contains("maximum call stack size exceeded"),
+        "{record}"
+    );
+
+    let running = server.start_js("while(true){}").await;
+    server.wait_status(&running, "running").await;
+    server.cancel(&running).await;
+    assert_eq!(server.wait_final(&running).await["status"], "cancelled");
+
+    for n in 0..50 {
+        assert_eq!(server.eval(&format!("{n} * 2")).await, (n * 2).to_string());
+    }
+    assert_eq!(
+        server.worker_pids(),
+        workers,
+        "a worker process was lost on the way"
+    );
+}

@@ -7,10 +7,15 @@
 //! create an isolate from the snapshot with the job's limits, evaluate, drive
 //! the event loop until idle, encode the result, drop the isolate.
 //!
-//! Invariant: at most one isolate is alive in a process at any time. V8 crashes
-//! when one isolate creates a snapshot while another is active in the same
-//! process; running one at a time per worker process is what makes snapshots
-//! (and fatal V8 errors) safe for the server as a whole.
+//! Invariant: at most one isolate runs in a process at any time, and an engine
+//! that makes heap snapshots ([`EngineMode::Stateful`]) has no other isolate
+//! alive at all. V8 crashes when one isolate creates a snapshot while another
+//! is active in the same process; one execution at a time per worker process is
+//! what makes snapshots (and fatal V8 errors) safe for the server as a whole.
+//! A [`EngineMode::Stateless`] engine never makes a snapshot after boot, so it
+//! keeps one idle isolate alive: V8 shares the read-only heap between the
+//! isolates of a process only while one of them lives, and without the idle
+//! one every execution would deserialise it again (~40 % of an isolate's cost).
 
 mod console;
 pub mod heap;
@@ -98,16 +103,32 @@ pub enum EngineError {
     EventLoop(std::io::Error),
 }
 
+/// What an engine will be asked to do, fixed when it boots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineMode {
+    /// Jobs may snapshot their heap and resume stored heaps; no isolate but
+    /// the running one is ever alive.
+    Stateful,
+    /// Fresh, snapshot-free jobs only (the server's `--stateless` mode). One
+    /// idle isolate from the startup snapshot is kept alive beside the running
+    /// one, which makes every isolate cheaper to create.
+    Stateless,
+}
+
 /// A booted V8 with its startup snapshot; runs one job at a time.
 pub struct Engine {
     snapshot: &'static [u8],
+    mode: EngineMode,
     watchdog: Watchdog,
+    /// Stateless mode's idle isolate (see the module docs). Declared before
+    /// `event_loop`, so it is dropped while the tokio context still exists.
+    _keeper: Option<JsRuntime>,
     event_loop: tokio::runtime::Runtime,
 }
 
 impl Engine {
     /// Initialises V8 for this process and builds the startup snapshot.
-    pub fn boot() -> Result<Self, EngineError> {
+    pub fn boot(mode: EngineMode) -> Result<Self, EngineError> {
         // Initialise V8 in normal mode first: if the snapshot creator were the
         // first runtime, deno_core would set `--predictable --random-seed=42`
         // for the whole process and every isolate would share one Math.random
@@ -123,9 +144,27 @@ impl Engine {
             .enable_all()
             .build()
             .map_err(EngineError::EventLoop)?;
+        let keeper = match mode {
+            EngineMode::Stateful => None,
+            EngineMode::Stateless => {
+                // After the startup snapshot: from here on this process never
+                // makes one. It must come from the same snapshot as the
+                // isolates it shares the read-only heap with.
+                let _context = event_loop.enter();
+                let keeper = JsRuntime::try_new(RuntimeOptions {
+                    startup_snapshot: Some(snapshot),
+                    extensions: vec![mcp_v8_runtime::init()],
+                    ..Default::default()
+                })
+                .map_err(|error| EngineError::Bootstrap(error.to_string()))?;
+                Some(keeper)
+            }
+        };
         Ok(Self {
             snapshot,
+            mode,
             watchdog: Watchdog::start()?,
+            _keeper: keeper,
             event_loop,
         })
     }
@@ -137,6 +176,13 @@ impl Engine {
 
     /// Runs one job to its outcome in a fresh isolate.
     pub fn run(&self, job: &Job, console: ConsoleSink) -> Outcome {
+        if self.mode == EngineMode::Stateless && (job.stateful || job.restore.is_some()) {
+            // The executor never sends these to a stateless worker; refusing
+            // them keeps a snapshot from ever being made beside the keeper.
+            return Outcome::failed(
+                "this engine was started stateless: it cannot snapshot or resume heaps",
+            );
+        }
         let source = match source::prepare(&job.code, MAIN_FILE) {
             Ok(source) => source,
             Err(error) => return Outcome::failed(error),

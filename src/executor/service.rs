@@ -24,7 +24,7 @@ use super::{
     ExecutionRecord, ExecutionStatus, ExecutionSummary, ExecutorError, OutputPage, OutputQuery,
     RunRequest,
 };
-use crate::engine::{Job, Outcome};
+use crate::engine::{EngineMode, Job, Outcome};
 use crate::sessions::{self, NewSessionEntry, SessionStore};
 use crate::storage::{HeapKey, HeapStore};
 
@@ -639,7 +639,12 @@ async fn spawn_worker(inner: &Inner) -> Option<WorkerProcess> {
     if inner.shutting_down.load(Ordering::SeqCst) {
         return None;
     }
-    match WorkerProcess::spawn(&inner.config.worker_exe).await {
+    let mode = if inner.config.heap_store.is_some() {
+        EngineMode::Stateful
+    } else {
+        EngineMode::Stateless
+    };
+    match WorkerProcess::spawn(&inner.config.worker_exe, mode).await {
         Ok(worker) => Some(worker),
         Err(error) => {
             tracing::error!("could not start a worker process: {error}");

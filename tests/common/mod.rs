@@ -440,13 +440,11 @@ pub fn live_children(parent: u32) -> Vec<u32> {
         .collect()
 }
 
-/// True if `pid` runs as `... worker` (its last argument).
+/// True if `pid` runs as `mcp-v8 worker …`.
 fn is_worker(pid: u32) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
-        cmdline
-            .split(|&byte| byte == 0)
-            .rfind(|arg| !arg.is_empty())
-            .is_some_and(|last| last == b"worker")
+        // `mcp-v8 worker [--stateless]`
+        cmdline.split(|&byte| byte == 0).nth(1) == Some(b"worker".as_slice())
     })
 }
 

@@ -12,17 +12,17 @@ use std::sync::mpsc;
 use anyhow::Context;
 
 use super::protocol::{FromWorker, ToWorker, read_frame, write_frame};
-use crate::engine::{ConsoleSink, Engine, Job, Watchdog};
+use crate::engine::{ConsoleSink, Engine, EngineMode, Job, Watchdog};
 
 /// The descriptor on which the server hands each worker its socket.
 pub const WORKER_FD: i32 = 3;
 
-/// Entry point of `mcp-v8 worker`.
-pub fn run() -> anyhow::Result<()> {
+/// Entry point of `mcp-v8 worker` (`--stateless` for [`EngineMode::Stateless`]).
+pub fn run(mode: EngineMode) -> anyhow::Result<()> {
     // SAFETY: the server starts workers with their socket on WORKER_FD
     // (see `pool::WorkerProcess::spawn`); nothing else in this process owns it.
     let socket = unsafe { UnixStream::from_raw_fd(WORKER_FD) };
-    let engine = Engine::boot().context("booting V8")?;
+    let engine = Engine::boot(mode).context("booting V8")?;
     write_frame(&socket, &FromWorker::Ready).context("greeting the server")?;
 
     let (jobs, incoming) = mpsc::channel();

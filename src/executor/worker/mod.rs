@@ -18,6 +18,7 @@ use tokio::net::UnixStream;
 use tokio::process::{Child, Command};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
+use crate::engine::EngineMode;
 use protocol::{FromWorker, MAX_FRAME_BYTES, ToWorker};
 
 /// How long a new worker may take to boot V8 and build its startup snapshot.
@@ -31,12 +32,13 @@ pub struct WorkerProcess {
 
 impl WorkerProcess {
     /// Starts `exe worker` with its socket on fd 3 and waits until it is ready.
-    pub async fn spawn(exe: &Path) -> std::io::Result<Self> {
+    pub async fn spawn(exe: &Path, mode: EngineMode) -> std::io::Result<Self> {
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
         let theirs_fd = theirs.as_raw_fd();
         let mut command = Command::new(exe);
         command
             .arg("worker")
+            .args((mode == EngineMode::Stateless).then_some("--stateless"))
             .stdin(Stdio::null())
             // stdout may be the MCP stdio channel: a worker must never write there.
             .stdout(Stdio::from(std::io::stderr().as_fd().try_clone_to_owned()?))
