@@ -7,6 +7,9 @@
 //! Modes:
 //! - `bare` (default): a startup snapshot of a trivial script, made once; then
 //!   per execution: `JsRuntime` from that snapshot, evaluate `1 + 1`, drop.
+//! - `bare-stateful`: the stateful floor: per execution a snapshot-creating
+//!   `JsRuntimeForSnapshot` from that snapshot, `1 + 1`, `snapshot()` (which
+//!   also disposes of the isolate). No compression, no store.
 //! - `engine`: the crate's own engine in process, as a `--stateless` server's
 //!   workers run it (`Engine::boot(EngineMode::Stateless)`, which keeps an
 //!   idle isolate alive, then `Engine::run` of stateless jobs): the bare cost
@@ -19,7 +22,8 @@
 //! The engine modes run one engine per process, as the server's workers do
 //! (an engine is made to be the only one in its process: V8 crashes a process
 //! when one isolate snapshots while another is active), so `--threads N`
-//! starts N processes of this binary and adds up their figures.
+//! starts N processes of this binary and adds up their figures; so does
+//! `bare-stateful`, for the same reason.
 //!
 //! Options: `--threads N` (default 2), `--seconds S` (default 5), `--json`
 //! (one JSON object on stdout instead of text), `--keeper` (bare mode: keep
@@ -37,6 +41,7 @@ use mcp_v8::engine::{ConsoleSink, Engine, EngineMode, Job, Outcome};
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
     Bare,
+    BareStateful,
     Engine,
     EngineStateful,
 }
@@ -45,6 +50,7 @@ impl Mode {
     fn name(self) -> &'static str {
         match self {
             Mode::Bare => "bare",
+            Mode::BareStateful => "bare-stateful",
             Mode::Engine => "engine",
             Mode::EngineStateful => "engine-stateful",
         }
@@ -71,6 +77,7 @@ fn parse_args() -> Options {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "bare" => options.mode = Mode::Bare,
+            "bare-stateful" => options.mode = Mode::BareStateful,
             "engine" => options.mode = Mode::Engine,
             "engine-stateful" => options.mode = Mode::EngineStateful,
             "--threads" => options.threads = parse(args.next(), "--threads"),
@@ -79,7 +86,7 @@ fn parse_args() -> Options {
             "--keeper" => options.keeper = true,
             "-h" | "--help" => {
                 eprintln!(
-                    "usage: floor [bare|engine|engine-stateful] [--threads N] [--seconds S] [--json] [--keeper]"
+                    "usage: floor [bare|bare-stateful|engine|engine-stateful] [--threads N] [--seconds S] [--json] [--keeper]"
                 );
                 std::process::exit(0);
             }
@@ -136,6 +143,19 @@ fn bare_snapshot() -> &'static [u8] {
     Box::leak(runtime.snapshot())
 }
 
+/// One execution of the stateful floor: the snapshot is made and thrown away.
+fn bare_stateful_execution(snapshot: &'static [u8]) {
+    let mut runtime = JsRuntimeForSnapshot::new(RuntimeOptions {
+        startup_snapshot: Some(snapshot),
+        ..Default::default()
+    });
+    let value = runtime
+        .execute_script("file:///floor.js", "1 + 1")
+        .expect("1 + 1 evaluates");
+    drop(value);
+    drop(runtime.snapshot());
+}
+
 fn bare_execution(snapshot: &'static [u8]) {
     let mut runtime = JsRuntime::new(RuntimeOptions {
         startup_snapshot: Some(snapshot),
@@ -169,10 +189,11 @@ fn check(outcome: Outcome) {
 fn main() {
     let options = parse_args();
     if options.mode != Mode::Bare && options.threads > 1 {
-        return engine_processes(&options);
+        // Snapshot-making modes must not share a process (see the module docs).
+        return one_process_each(&options);
     }
     let snapshot = match options.mode {
-        Mode::Bare => {
+        Mode::Bare | Mode::BareStateful => {
             // Normal mode first: a snapshot creator as the first runtime would
             // set `--predictable` for the whole process (see ARCHITECTURE.md).
             // V8's default flags: the floor is deno_core as it comes.
@@ -202,7 +223,7 @@ fn main() {
                 let mode = options.mode;
                 scope.spawn(move || {
                     let engine = match mode {
-                        Mode::Bare => None,
+                        Mode::Bare | Mode::BareStateful => None,
                         Mode::Engine => Some(EngineMode::Stateless),
                         Mode::EngineStateful => Some(EngineMode::Stateful),
                     }
@@ -215,6 +236,9 @@ fn main() {
                     let _context = tokio.enter();
                     let run = |sequence: u64| match (mode, &engine) {
                         (Mode::Bare, _) => bare_execution(snapshot.expect("bare snapshot")),
+                        (Mode::BareStateful, _) => {
+                            bare_stateful_execution(snapshot.expect("bare snapshot"))
+                        }
                         (mode, Some(engine)) => check(engine.run(
                             &job(sequence, mode == Mode::EngineStateful),
                             ConsoleSink(Box::new(|_, _| {})),
@@ -276,10 +300,10 @@ struct Summary {
     cpu_us: f64,
 }
 
-/// The engine keeps one booted engine per process (one isolate alive at a
-/// time, as in the server's workers), so N engines are N processes of this
-/// binary, started together; their figures are added up.
-fn engine_processes(options: &Options) {
+/// An engine, like a snapshot maker, must be alone in its process (one
+/// isolate alive at a time, as in the server's workers), so N of them are N
+/// processes of this binary, started together; their figures are added up.
+fn one_process_each(options: &Options) {
     let exe = std::env::current_exe().expect("the floor binary");
     let children: Vec<_> = (0..options.threads)
         .map(|_| {

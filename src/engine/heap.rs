@@ -18,8 +18,10 @@ use std::sync::OnceLock;
 use sha2::{Digest, Sha256};
 
 const MAGIC: &[u8; 8] = b"MCPV8HP1";
-/// zstd level: the fast end; snapshots are made on the request path.
-const COMPRESSION_LEVEL: i32 = 3;
+/// zstd level: snapshots are made on the request path. On a trivial heap
+/// level 1 takes two thirds of level 3's time for a 4 % larger object;
+/// negative levels save little more time and grow the object by 12 % or more.
+const COMPRESSION_LEVEL: i32 = 1;
 /// Refuse to inflate a snapshot beyond this; no heap limit allows one so big.
 const MAX_SNAPSHOT_BYTES: usize = 4 << 30;
 

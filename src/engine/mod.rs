@@ -71,8 +71,9 @@ pub struct Job {
     /// Snapshot the heap when the code completes (stateful mode).
     pub stateful: bool,
     /// A stored heap object ([`heap::encode`]) to resume from instead of the
-    /// fresh startup snapshot.
-    #[serde(default)]
+    /// fresh startup snapshot. (`serde_bytes`: one copy on the wire, not a
+    /// sequence of single bytes.)
+    #[serde(default, with = "serde_bytes")]
     pub restore: Option<Vec<u8>>,
 }
 
@@ -82,6 +83,7 @@ pub enum Outcome {
     Completed {
         result: String,
         /// The heap object a stateful execution left behind.
+        #[serde(with = "serde_bytes")]
         heap: Option<Vec<u8>>,
     },
     Failed {

@@ -443,6 +443,14 @@ impl Inner {
         session_lock.lock_owned().await
     }
 
+    /// Lets the session's next execution run.
+    fn end_turn(&self, turn: Option<tokio::sync::OwnedMutexGuard<()>>, session: Option<&str>) {
+        drop(turn);
+        if let Some(session) = session {
+            self.release_session(session);
+        }
+    }
+
     /// Forgets the session's lock once nobody holds or awaits it.
     fn release_session(&self, session: &str) {
         let mut locks = lock(&self.session_locks);
@@ -598,13 +606,19 @@ async fn run_slot(
                 Err(error) => Outcome::Failed { error },
                 Ok(()) => run_on_worker(&inner, &mut worker, &pending.job, &cancel).await,
             };
-            let settled = inner.settle(&pending, outcome).await;
-            inner.running.fetch_sub(1, Ordering::SeqCst);
-            inner.finish(&execution_id, settled);
-        }
-        drop(turn);
-        if let Some(session) = &session {
-            inner.release_session(session);
+            // The worker is free as soon as the outcome is in: storing the heap
+            // and logging the session happen while it runs the next execution.
+            // The session's turn is held until then, so the session's next
+            // execution still resumes the heap this one leaves.
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                let settled = inner.settle(&pending, outcome).await;
+                inner.running.fetch_sub(1, Ordering::SeqCst);
+                inner.finish(&execution_id, settled);
+                inner.end_turn(turn, session.as_deref());
+            });
+        } else {
+            inner.end_turn(turn, session.as_deref());
         }
     }
     if let Some(process) = worker {
