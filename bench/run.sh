@@ -114,6 +114,10 @@ else
   run_floor "$WORK/floor-1-keeper.json" bare --threads 1 --keeper
   log "floor, 1 thread, keeper: $(cat "$WORK/floor-1-keeper.json")"
   wait_quiet
+  log "stateful floor: bare deno_core snapshot cycle, 2 processes, ${FLOOR_SECONDS} s"
+  run_floor "$WORK/floor-stateful.json" bare-stateful --threads 2
+  log "stateful floor: $(cat "$WORK/floor-stateful.json")"
+  wait_quiet
   log "floor: mcp-v8's engine in process, 2 processes, ${FLOOR_SECONDS} s"
   run_floor "$WORK/engine.json" engine --threads 2
   log "engine: $(cat "$WORK/engine.json")"
@@ -180,13 +184,23 @@ else
   wait_quiet
   run_floor "$WORK/floor-after.json" bare --threads 2
   log "floor after: $(cat "$WORK/floor-after.json")"
+  wait_quiet
+  run_floor "$WORK/floor-stateful-after.json" bare-stateful --threads 2
+  log "stateful floor after: $(cat "$WORK/floor-stateful-after.json")"
 fi
 
 # ---------------------------------------------------------------------------
 # The report.
 # The floor: the better of the two measurements (noise only ever slows it).
-floor_rate="$(jq -s 'max_by(.per_second) | .per_second' "$WORK/floor.json" "$WORK/floor-after.json")"
-floor_cpu_us="$(jq -s 'max_by(.per_second) | .cpu_us_per_execution' "$WORK/floor.json" "$WORK/floor-after.json")"
+# Stateless load is compared with the bare floor, stateful load with the
+# stateful one (a snapshot per execution).
+best_floor() { jq -s "max_by(.per_second) | .$1" "${@:2}"; }
+floor_rate="$(best_floor per_second "$WORK/floor.json" "$WORK/floor-after.json")"
+floor_cpu_us="$(best_floor cpu_us_per_execution "$WORK/floor.json" "$WORK/floor-after.json")"
+stateful_floor_rate="$(best_floor per_second "$WORK/floor-stateful.json" "$WORK/floor-stateful-after.json")"
+stateful_floor_cpu_us="$(best_floor cpu_us_per_execution "$WORK/floor-stateful.json" "$WORK/floor-stateful-after.json")"
+mode_floor_rate() { if [ "$1" = stateful ]; then echo "$stateful_floor_rate"; else echo "$floor_rate"; fi; }
+mode_floor_cpu_us() { if [ "$1" = stateful ]; then echo "$stateful_floor_cpu_us"; else echo "$floor_cpu_us"; fi; }
 
 # "RATE | CPU" of a floor measurement, flagged when it shared the machine.
 floor_cells() {
@@ -194,7 +208,7 @@ floor_cells() {
 }
 
 rows() {
-  jq -r --arg mode "$1" --argjson floor_cpu_us "$floor_cpu_us" '
+  jq -r --arg mode "$1" --argjson floor_cpu_us "$(mode_floor_cpu_us "$1")" '
     select(.label == $mode) |
     ((.server_cpu_s + .workers_cpu_s) / ([.successes, 1] | max) * 1000) as $cpu_ms |
     "| \(.offered_per_s) | \(.achieved_per_s) | \(.latency_ms.avg) | \(.latency_ms.p50) | \(.latency_ms.p95) | \(.latency_ms.p99) | \(.success_pct) | \(.dropped) | \(.rejected_429) / \(.http_errors + .timeouts + .transport_errors + .wrong_answers) | \(.server_duration_ms_avg) | \($cpu_ms * 100 | round / 100) (\($cpu_ms * 1000 / $floor_cpu_us * 10 | round / 10)×) | \(.foreign_cpu_pct) |"
@@ -221,10 +235,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.0f %%", 100 * a /
   echo "| the same, after the load runs | $(floor_cells "$WORK/floor-after.json") |"
   echo "| bare, 1 thread: one isolate alive at a time, as in a worker process (\`bench/floor --threads 1\`) | $(floor_cells "$WORK/floor-1.json") |"
   echo "| bare, 1 thread, plus one idle isolate kept alive (\`bench/floor --threads 1 --keeper\`) | $(floor_cells "$WORK/floor-1-keeper.json") |"
-  echo "| mcp-v8's engine without the server: \`Engine::boot\` + \`Engine::run\` of stateless \`1 + 1\` jobs, one process per core like the workers (\`bench/floor engine\`) | $(floor_cells "$WORK/engine.json") |"
+  echo "| **stateful floor**: bare deno_core, \`JsRuntimeForSnapshot\` from the same snapshot, \`1 + 1\`, \`snapshot()\`, one process per core (\`bench/floor bare-stateful\`), before the load runs | $(floor_cells "$WORK/floor-stateful.json") |"
+  echo "| the same, after the load runs | $(floor_cells "$WORK/floor-stateful-after.json") |"
+  echo "| mcp-v8's engine without the server: \`Engine::boot\` (stateless mode, with its idle isolate) + \`Engine::run\` of stateless \`1 + 1\` jobs, one process per core like the workers (\`bench/floor engine\`) | $(floor_cells "$WORK/engine.json") |"
   echo "| the same with stateful jobs (a snapshot-creating isolate; heap snapshotted and compressed after each run; no store) (\`bench/floor engine-stateful\`) | $(floor_cells "$WORK/engine-stateful.json") |"
   echo
-  echo "The **floor** is the better of the first two rows ($floor_rate/s, $floor_cpu_us µs CPU per execution); the **floor ratio** below divides the server's CPU per execution (server process plus workers, from /proc) by the floor's."
+  echo "The **floor** is the better of the first two rows ($floor_rate/s, $floor_cpu_us µs CPU per execution), the **stateful floor** the better of the two stateful rows ($stateful_floor_rate/s, $stateful_floor_cpu_us µs). The **floor ratio** below divides the server's CPU per execution (server process plus workers, from /proc) by the floor's (stateless load) or the stateful floor's (stateful load)."
   echo
   echo "## Load: \`POST /api/exec\`, constant arrival rate"
   echo
@@ -234,7 +250,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.0f %%", 100 * a /
   echo "Errors: HTTP 429 (queue full, \`max_queued_executions\` = 1000) / anything else (other HTTP errors, timeouts at 30 s, transport errors, wrong answers)."
   echo "\`server ms\` is the server's own \`duration_ms\` (acceptance to final status, so it includes queueing)."
   echo "Workers: one per core (default \`max_concurrent_executions\`). \`CPU ms per execution\` = CPU of the server process and its workers"
-  echo "during the step (from /proc) / successes; the floor ratio divides it by the bare floor's CPU per execution. \`foreign CPU %\` = share of the"
+  echo "during the step (from /proc) / successes; the floor ratio divides it by the (stateful) floor's CPU per execution. \`foreign CPU %\` = share of the"
   echo "machine used by anything else (other than the server, its workers and the load generator) during the step; each step waits for a quiet machine first."
   for mode in $MODES; do
     echo
@@ -247,7 +263,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.0f %%", 100 * a /
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
     rows "$mode"
     echo
-    echo "Peak achieved: **$(peak "$mode")/s** ($(ratio "$(peak "$mode")" "$floor_rate") of the floor's $floor_rate/s); highest offered rate served with ≥ 99 % success: $(served "$mode")/s."
+    echo "Peak achieved: **$(peak "$mode")/s** ($(ratio "$(peak "$mode")" "$(mode_floor_rate "$mode")") of the $([ "$mode" = stateful ] && echo "stateful floor" || echo floor)'s $(mode_floor_rate "$mode")/s); highest offered rate served with ≥ 99 % success: $(served "$mode")/s."
   done
   if [ -s "$WORK/oha.json" ]; then
     echo
@@ -267,6 +283,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.0f %%", 100 * a /
   if [[ " $MODES " == *" stateless "* ]]; then
     p="$(peak stateless)"
     echo "| stateless sustains ≥ 800 executions/s | peak achieved $p/s | $(yes_no "$p >= 800") |"
+    echo "| stateless sustains ≥ 85 % of the floor | $(ratio "$p" "$floor_rate") of $floor_rate/s | $(yes_no "$p >= 0.85 * $floor_rate") |"
     p99="$(at_rate stateless 600 .latency_ms.p99)"
     s="$(at_rate stateless 600 .success_pct)"
     echo "| stateless p99 ≤ 15 ms at 600/s offered | p99 $p99 ms (success $s %) | $(yes_no "\"$p99\" != \"n/a\" && $p99 <= 15 && $s >= 99") |"
@@ -274,6 +291,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.0f %%", 100 * a /
   if [[ " $MODES " == *" stateful "* ]]; then
     p="$(peak stateful)"
     echo "| stateful sustains ≥ 80 executions/s | peak achieved $p/s | $(yes_no "$p >= 80") |"
+    echo "| stateful sustains ≥ 90 % of the stateful floor | $(ratio "$p" "$stateful_floor_rate") of $stateful_floor_rate/s | $(yes_no "$p >= 0.9 * $stateful_floor_rate") |"
     p95="$(at_rate stateful 60 .latency_ms.p95)"
     s="$(at_rate stateful 60 .success_pct)"
     echo "| stateful p95 ≤ 60 ms at 60/s offered | p95 $p95 ms (success $s %) | $(yes_no "\"$p95\" != \"n/a\" && $p95 <= 60 && $s >= 99") |"
