@@ -171,6 +171,11 @@ struct Slot {
     /// `arm` if the ids match, dropped by it otherwise (then it was for an
     /// execution that had already finished).
     early_cancel: Option<String>,
+    /// When the watchdog thread wakes up by itself next (`None`: only when
+    /// notified). Arming a deadline later than that, or disarming, needs no
+    /// wake-up: the thread looks again when it wakes. So back-to-back
+    /// executions cost the thread no context switches.
+    wakes_at: Option<Instant>,
 }
 
 impl Watchdog {
@@ -203,13 +208,14 @@ impl Watchdog {
             flag,
             deadline,
         });
-        wake.notify_one();
+        if slot.wakes_at.is_none_or(|wakes_at| wakes_at > deadline) {
+            wake.notify_one();
+        }
     }
 
     pub fn disarm(&self) {
-        let (slot, wake) = &*self.shared;
+        let (slot, _) = &*self.shared;
         lock(slot).armed = None;
-        wake.notify_one();
     }
 
     /// Stops `execution_id` if it is the one running, or as soon as it is
@@ -236,6 +242,7 @@ fn watch(shared: &(Mutex<Slot>, Condvar)) {
     let mut guard = lock(slot);
     loop {
         let deadline = guard.armed.as_ref().map(|armed| armed.deadline);
+        guard.wakes_at = deadline;
         guard = match deadline {
             None => wake.wait(guard).unwrap_or_else(|e| e.into_inner()),
             Some(deadline) => {

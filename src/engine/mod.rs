@@ -103,6 +103,8 @@ pub enum EngineError {
     Watchdog(#[from] std::io::Error),
     #[error("could not start the event loop: {0}")]
     EventLoop(std::io::Error),
+    #[error("could not create the stateless engine's idle isolate: {0}")]
+    IdleIsolate(String),
 }
 
 /// What an engine will be asked to do, fixed when it boots.
@@ -158,7 +160,7 @@ impl Engine {
                     extensions: vec![mcp_v8_runtime::init()],
                     ..Default::default()
                 })
-                .map_err(|error| EngineError::Bootstrap(error.to_string()))?;
+                .map_err(|error| EngineError::IdleIsolate(error.to_string()))?;
                 Some(keeper)
             }
         };
