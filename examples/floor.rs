@@ -239,10 +239,14 @@ fn main() {
                         (Mode::BareStateful, _) => {
                             bare_stateful_execution(snapshot.expect("bare snapshot"))
                         }
-                        (mode, Some(engine)) => check(engine.run(
-                            &job(sequence, mode == Mode::EngineStateful),
-                            ConsoleSink(Box::new(|_, _| {})),
-                        )),
+                        (mode, Some(engine)) => {
+                            check(engine.run(
+                                &job(sequence, mode == Mode::EngineStateful),
+                                ConsoleSink(Box::new(|_, _| {})),
+                            ));
+                            // As a worker does after reporting an outcome.
+                            engine.tidy();
+                        }
                         (_, None) => unreachable!("engine modes boot an engine"),
                     };
                     // Warm-up outside the window: first-touch page faults, lazy init.

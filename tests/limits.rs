@@ -151,3 +151,42 @@ async fn stateless_workers_outlive_every_limit() {
         "a worker process was lost on the way"
     );
 }
+
+/// Stateless workers make the next job's isolate ahead of time with the last
+/// job's heap limit. A job that asks for another limit must still get its own,
+/// and nothing one job leaves on the global object reaches the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_jobs_get_their_own_heap_limit_and_a_clean_isolate() {
+    let server = Server::start_with(&[
+        "--stateless",
+        "--heap-memory-max",
+        "8",
+        "--max-concurrent-executions",
+        "1",
+    ])
+    .await;
+    // About 16 MB of live arrays: more than 8 MB, well within 48 MB.
+    let sixteen_mb =
+        "const a = []; for (let i = 0; i < 40; i++) a.push(new Array(50000).fill(i)); a.length";
+    let big = |code: &str| json!({ "code": code, "heap_memory_max_mb": 48 });
+
+    assert_eq!(server.eval("globalThis.left = 'behind'; 1").await, "1");
+    for round in 0..2 {
+        let record = server.run_and_wait_with(big(sixteen_mb)).await;
+        assert_eq!(record["status"], "completed", "round {round}: {record}");
+        assert_eq!(record["result"], "40", "round {round}: {record}");
+
+        let record = server.run_and_wait(sixteen_mb).await;
+        assert!(
+            error_of(&record).contains("heap limit"),
+            "round {round}: the 8 MB default was not applied: {record}"
+        );
+    }
+    // Twice with the larger limit in a row: the second runs in an isolate made
+    // ahead of time with it.
+    for _ in 0..2 {
+        let record = server.run_and_wait_with(big(sixteen_mb)).await;
+        assert_eq!(record["status"], "completed", "{record}");
+    }
+    assert_eq!(server.eval("typeof left").await, "undefined");
+}

@@ -16,6 +16,8 @@
 //! keeps one idle isolate alive: V8 shares the read-only heap between the
 //! isolates of a process only while one of them lives, and without the idle
 //! one every execution would deserialise it again (~40 % of an isolate's cost).
+//! It also makes each job's isolate ahead of time and drops it after the
+//! outcome is reported ([`Engine::tidy`]), so a job waits for neither.
 
 mod console;
 pub mod heap;
@@ -23,6 +25,7 @@ mod limits;
 mod loader;
 pub mod source;
 
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -124,6 +127,14 @@ pub struct Engine {
     snapshot: &'static [u8],
     mode: EngineMode,
     watchdog: Watchdog,
+    /// Stateless mode: the isolate for the next job, made by [`Engine::tidy`]
+    /// while the worker waits, so a job does not wait for its creation.
+    spare: RefCell<Option<FreshIsolate>>,
+    /// Stateless mode: the last job's isolate, dropped by [`Engine::tidy`]
+    /// once its outcome has been reported.
+    retired: RefCell<Option<JsRuntime>>,
+    /// The heap limit of the last job, for the next spare isolate.
+    last_heap_limit: Cell<usize>,
     /// Stateless mode's idle isolate (see the module docs). Declared before
     /// `event_loop`, so it is dropped while the tokio context still exists.
     _keeper: Option<JsRuntime>,
@@ -168,6 +179,9 @@ impl Engine {
             snapshot,
             mode,
             watchdog: Watchdog::start()?,
+            spare: RefCell::new(None),
+            retired: RefCell::new(None),
+            last_heap_limit: Cell::new(0),
             _keeper: keeper,
             event_loop,
         })
@@ -204,24 +218,85 @@ impl Engine {
         // V8 posts delayed tasks through deno_core's platform, which needs the
         // tokio context present when the isolate is created.
         let _context = self.event_loop.enter();
-        let (options, budget) = runtime_options(job, base, &source);
-        let outcome = if job.stateful {
-            match JsRuntimeForSnapshot::try_new(options) {
-                Ok(runtime) => self.run_stateful(runtime, job, &source, &budget, console),
-                Err(error) => Outcome::failed(format!("could not create the V8 isolate: {error}")),
-            }
+        let heap_limit = heap_limit(job);
+        let outcome = if self.mode == EngineMode::Stateless {
+            self.run_stateless(job, &source, heap_limit, console)
         } else {
-            match JsRuntime::try_new(options) {
-                Ok(mut runtime) => {
-                    let (flag, evaluated) =
-                        self.execute(&mut runtime, job, &source, &budget, console);
-                    classify(job, flag.get(), evaluated, None)
+            let (options, loader, budget) = FreshIsolate::options(base, heap_limit);
+            loader.add_source_map(&file_name(job), source.source_map.clone());
+            let not_created = |error: deno_core::error::CoreError| {
+                Outcome::failed(format!("could not create the V8 isolate: {error}"))
+            };
+            if job.stateful {
+                match JsRuntimeForSnapshot::try_new(options) {
+                    Ok(runtime) => self.run_stateful(runtime, job, &source, &budget, console),
+                    Err(error) => not_created(error),
                 }
-                Err(error) => Outcome::failed(format!("could not create the V8 isolate: {error}")),
+            } else {
+                match JsRuntime::try_new(options) {
+                    Ok(mut runtime) => {
+                        let (flag, evaluated) =
+                            self.execute(&mut runtime, job, &source, &budget, console);
+                        classify(job, flag.get(), evaluated, None)
+                    }
+                    Err(error) => not_created(error),
+                }
             }
         };
         drop(restored);
         outcome
+    }
+
+    /// Work for the time between jobs, after the last outcome was reported:
+    /// a stateless engine drops the last job's isolate and makes the next
+    /// one (with the last job's heap limit, the one the next job most likely
+    /// asks for). Jobs run correctly without it, only later.
+    pub fn tidy(&self) {
+        if self.mode != EngineMode::Stateless {
+            return;
+        }
+        let _context = self.event_loop.enter();
+        drop(self.retired.borrow_mut().take());
+        let mut spare = self.spare.borrow_mut();
+        let heap_limit = self.last_heap_limit.get();
+        if spare.is_none() && heap_limit > 0 {
+            // A failure here is met again, and reported, by the next job.
+            *spare = FreshIsolate::new(self.snapshot, heap_limit).ok();
+        }
+    }
+
+    /// A stateless job: in the spare isolate when its heap limit fits, else in
+    /// a new one; the isolate is retired, not dropped, until [`Engine::tidy`].
+    fn run_stateless(
+        &self,
+        job: &Job,
+        source: &PreparedSource,
+        heap_limit: usize,
+        console: ConsoleSink,
+    ) -> Outcome {
+        drop(self.retired.borrow_mut().take());
+        self.last_heap_limit.set(heap_limit);
+        let spare = self
+            .spare
+            .borrow_mut()
+            .take()
+            .filter(|spare| spare.heap_limit == heap_limit);
+        let mut isolate = match spare {
+            Some(isolate) => isolate,
+            None => match FreshIsolate::new(self.snapshot, heap_limit) {
+                Ok(isolate) => isolate,
+                Err(error) => {
+                    return Outcome::failed(format!("could not create the V8 isolate: {error}"));
+                }
+            },
+        };
+        isolate
+            .loader
+            .add_source_map(&file_name(job), source.source_map.clone());
+        let (flag, evaluated) =
+            self.execute(&mut isolate.runtime, job, source, &isolate.budget, console);
+        *self.retired.borrow_mut() = Some(isolate.runtime);
+        classify(job, flag.get(), evaluated, None)
     }
 
     /// Runs the job and snapshots the heap. The snapshot is taken even when the
@@ -306,29 +381,52 @@ impl Outcome {
     }
 }
 
-/// Isolate settings for one job: the heap limit, the ArrayBuffer budget of the
-/// same size, our ops, and a loader that knows the code's source map.
-fn runtime_options(
-    job: &Job,
-    base: &'static [u8],
-    source: &PreparedSource,
-) -> (RuntimeOptions, Arc<ArrayBufferBudget>) {
-    let heap_limit = job.heap_memory_max_mb as usize * 1024 * 1024;
-    let (budget, allocator) = ArrayBufferBudget::allocator(heap_limit);
-    let loader = Rc::new(Loader::default());
-    loader.add_source_map(&file_name(job), source.source_map.clone());
-    let options = RuntimeOptions {
-        startup_snapshot: Some(base),
-        extensions: vec![mcp_v8_runtime::init()],
-        module_loader: Some(loader),
-        create_params: Some(
-            v8::CreateParams::default()
-                .heap_limits(0, heap_limit)
-                .array_buffer_allocator(allocator),
-        ),
-        ..Default::default()
-    };
-    (options, budget)
+/// The heap limit of a job, in bytes.
+fn heap_limit(job: &Job) -> usize {
+    job.heap_memory_max_mb as usize * 1024 * 1024
+}
+
+/// A runtime from a snapshot, not yet used, with the handles a job needs: its
+/// loader (to which the job's source map is added) and its ArrayBuffer budget.
+struct FreshIsolate {
+    runtime: JsRuntime,
+    loader: Rc<Loader>,
+    budget: Arc<ArrayBufferBudget>,
+    heap_limit: usize,
+}
+
+impl FreshIsolate {
+    fn new(base: &'static [u8], heap_limit: usize) -> Result<Self, deno_core::error::CoreError> {
+        let (options, loader, budget) = Self::options(base, heap_limit);
+        Ok(Self {
+            runtime: JsRuntime::try_new(options)?,
+            loader,
+            budget,
+            heap_limit,
+        })
+    }
+
+    /// Isolate settings: the heap limit, the ArrayBuffer budget of the same
+    /// size, our ops, and a loader for the source maps of the code it runs.
+    fn options(
+        base: &'static [u8],
+        heap_limit: usize,
+    ) -> (RuntimeOptions, Rc<Loader>, Arc<ArrayBufferBudget>) {
+        let (budget, allocator) = ArrayBufferBudget::allocator(heap_limit);
+        let loader = Rc::new(Loader::default());
+        let options = RuntimeOptions {
+            startup_snapshot: Some(base),
+            extensions: vec![mcp_v8_runtime::init()],
+            module_loader: Some(loader.clone()),
+            create_params: Some(
+                v8::CreateParams::default()
+                    .heap_limits(0, heap_limit)
+                    .array_buffer_allocator(allocator),
+            ),
+            ..Default::default()
+        };
+        (options, loader, budget)
+    }
 }
 
 /// The name the job's code runs under (and stack traces show). A heap snapshot

@@ -37,6 +37,7 @@ pub fn run(mode: EngineMode) -> anyhow::Result<()> {
         let console = console_sink(&socket, max_output_bytes)?;
         let outcome = engine.run(&job, console);
         write_frame(&socket, &FromWorker::Done(outcome)).context("reporting an outcome")?;
+        engine.tidy();
     }
     Ok(())
 }
