@@ -117,7 +117,7 @@ section="$WORK/state.md"
 {
   echo "## Stateful: snapshots, restores, throughput, RSS"
   echo
-  echo "**Steps in process** (\`examples/state.rs\`: deno_core directly, the server's heap format = header + zstd level 3,"
+  echo "**Steps in process** (\`examples/state.rs\`: deno_core directly, the server's heap format = header + zstd level 1,"
   echo "the server's \`DirectoryStore\`; medians of $ITERATIONS runs):"
   echo
   echo "| heap | live heap | create runtime | run script | \`snapshot()\` | raw size | compress | compressed size | store write (fsync) | store read | decompress | restore (runtime from blob + read a value + drop) |"
@@ -128,10 +128,10 @@ section="$WORK/state.md"
   echo
   echo "Compression alternatives (measured on the same blobs; the server uses neither):"
   echo
-  echo "| heap | zstd level 3 (server) | zstd level 1 | zstd level 3 with the base snapshot as reference prefix | its decompression |"
+  echo "| heap | zstd level 1 (server) | zstd level 3 | zstd level 3 with the base snapshot as reference prefix | its decompression |"
   echo "|---|---|---|---|---|"
   for heap in trivial 10mb; do
-    echo "| $heap | $(micro "$heap" '.compress_ms * 100 | round / 100') ms, $(kb "$(micro "$heap" .compressed_bytes)") KB | $(micro "$heap" '.level1_ms * 100 | round / 100') ms, $(kb "$(micro "$heap" .level1_bytes)") KB | $(micro "$heap" '.prefix_ms * 100 | round / 100') ms, $(kb "$(micro "$heap" .prefix_bytes)") KB | $(micro "$heap" '.prefix_decompress_ms * 100 | round / 100') ms |"
+    echo "| $heap | $(micro "$heap" '.compress_ms * 100 | round / 100') ms, $(kb "$(micro "$heap" .compressed_bytes)") KB | $(micro "$heap" '.level3_ms * 100 | round / 100') ms, $(kb "$(micro "$heap" .level3_bytes)") KB | $(micro "$heap" '.prefix_ms * 100 | round / 100') ms, $(kb "$(micro "$heap" .prefix_bytes)") KB | $(micro "$heap" '.prefix_decompress_ms * 100 | round / 100') ms |"
   done
   echo
   echo "The steps' base snapshot is a trivial one; mcp-v8's own startup snapshot also holds its bootstrap JS, so its heaps are a little larger:"
