@@ -224,13 +224,10 @@ impl Engine {
         } else {
             let (options, loader, budget) = FreshIsolate::options(base, heap_limit);
             loader.add_source_map(&file_name(job), source.source_map.clone());
-            let not_created = |error: deno_core::error::CoreError| {
-                Outcome::failed(format!("could not create the V8 isolate: {error}"))
-            };
             if job.stateful {
                 match JsRuntimeForSnapshot::try_new(options) {
                     Ok(runtime) => self.run_stateful(runtime, job, &source, &budget, console),
-                    Err(error) => not_created(error),
+                    Err(error) => isolate_not_created(error),
                 }
             } else {
                 match JsRuntime::try_new(options) {
@@ -239,7 +236,7 @@ impl Engine {
                             self.execute(&mut runtime, job, &source, &budget, console);
                         classify(job, flag.get(), evaluated, None)
                     }
-                    Err(error) => not_created(error),
+                    Err(error) => isolate_not_created(error),
                 }
             }
         };
@@ -285,9 +282,7 @@ impl Engine {
             Some(isolate) => isolate,
             None => match FreshIsolate::new(self.snapshot, heap_limit) {
                 Ok(isolate) => isolate,
-                Err(error) => {
-                    return Outcome::failed(format!("could not create the V8 isolate: {error}"));
-                }
+                Err(error) => return isolate_not_created(error),
             },
         };
         isolate
@@ -379,6 +374,10 @@ impl Outcome {
             error: error.to_string(),
         }
     }
+}
+
+fn isolate_not_created(error: deno_core::error::CoreError) -> Outcome {
+    Outcome::failed(format!("could not create the V8 isolate: {error}"))
 }
 
 /// The heap limit of a job, in bytes.
