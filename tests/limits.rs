@@ -99,19 +99,24 @@ async fn full_queue_answers_busy() {
     server.cancel(&running).await;
 }
 
-/// A stateless server's workers keep an idle isolate alive beside the running
-/// one (see `EngineMode::Stateless`). Every way of stopping JS must still end
-/// only the execution: the same worker process serves them all.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stateless_workers_outlive_every_limit() {
-    let server = Server::start_with(&[
+/// A stateless server with one worker process and an 8 MB default heap limit.
+async fn one_stateless_worker() -> Server {
+    Server::start_with(&[
         "--stateless",
         "--heap-memory-max",
         "8",
         "--max-concurrent-executions",
         "1",
     ])
-    .await;
+    .await
+}
+
+/// A stateless server's workers keep an idle isolate alive beside the running
+/// one (see `EngineMode::Stateless`). Every way of stopping JS must still end
+/// only the execution: the same worker process serves them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_workers_outlive_every_limit() {
+    let server = one_stateless_worker().await;
     assert_still_serves(&server).await;
     let workers = server.worker_pids();
     assert_eq!(workers.len(), 1, "{workers:?}");
@@ -157,14 +162,7 @@ async fn stateless_workers_outlive_every_limit() {
 /// and nothing one job leaves on the global object reaches the next.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stateless_jobs_get_their_own_heap_limit_and_a_clean_isolate() {
-    let server = Server::start_with(&[
-        "--stateless",
-        "--heap-memory-max",
-        "8",
-        "--max-concurrent-executions",
-        "1",
-    ])
-    .await;
+    let server = one_stateless_worker().await;
     // About 16 MB of live arrays: more than 8 MB, well within 48 MB.
     let sixteen_mb =
         "const a = []; for (let i = 0; i < 40; i++) a.push(new Array(50000).fill(i)); a.length";

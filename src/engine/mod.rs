@@ -134,7 +134,7 @@ pub struct Engine {
     /// once its outcome has been reported.
     retired: RefCell<Option<JsRuntime>>,
     /// The heap limit of the last job, for the next spare isolate.
-    last_heap_limit: Cell<usize>,
+    last_heap_limit: Cell<Option<usize>>,
     /// Stateless mode's idle isolate (see the module docs). Declared before
     /// `event_loop`, so it is dropped while the tokio context still exists.
     _keeper: Option<JsRuntime>,
@@ -181,7 +181,7 @@ impl Engine {
             watchdog: Watchdog::start()?,
             spare: RefCell::new(None),
             retired: RefCell::new(None),
-            last_heap_limit: Cell::new(0),
+            last_heap_limit: Cell::new(None),
             _keeper: keeper,
             event_loop,
         })
@@ -221,23 +221,17 @@ impl Engine {
         let heap_limit = heap_limit(job);
         let outcome = if self.mode == EngineMode::Stateless {
             self.run_stateless(job, &source, heap_limit, console)
-        } else {
+        } else if job.stateful {
             let (options, loader, budget) = FreshIsolate::options(base, heap_limit);
             loader.add_source_map(&file_name(job), source.source_map.clone());
-            if job.stateful {
-                match JsRuntimeForSnapshot::try_new(options) {
-                    Ok(runtime) => self.run_stateful(runtime, job, &source, &budget, console),
-                    Err(error) => isolate_not_created(error),
-                }
-            } else {
-                match JsRuntime::try_new(options) {
-                    Ok(mut runtime) => {
-                        let (flag, evaluated) =
-                            self.execute(&mut runtime, job, &source, &budget, console);
-                        classify(job, flag.get(), evaluated, None)
-                    }
-                    Err(error) => isolate_not_created(error),
-                }
+            match JsRuntimeForSnapshot::try_new(options) {
+                Ok(runtime) => self.run_stateful(runtime, job, &source, &budget, console),
+                Err(error) => isolate_not_created(error),
+            }
+        } else {
+            match FreshIsolate::new(base, heap_limit) {
+                Ok(isolate) => self.run_in(isolate, job, &source, console).0,
+                Err(error) => isolate_not_created(error),
             }
         };
         drop(restored);
@@ -255,8 +249,7 @@ impl Engine {
         let _context = self.event_loop.enter();
         drop(self.retired.borrow_mut().take());
         let mut spare = self.spare.borrow_mut();
-        let heap_limit = self.last_heap_limit.get();
-        if spare.is_none() && heap_limit > 0 {
+        if let (None, Some(heap_limit)) = (&*spare, self.last_heap_limit.get()) {
             // A failure here is met again, and reported, by the next job.
             *spare = FreshIsolate::new(self.snapshot, heap_limit).ok();
         }
@@ -272,26 +265,39 @@ impl Engine {
         console: ConsoleSink,
     ) -> Outcome {
         drop(self.retired.borrow_mut().take());
-        self.last_heap_limit.set(heap_limit);
+        self.last_heap_limit.set(Some(heap_limit));
         let spare = self
             .spare
             .borrow_mut()
             .take()
             .filter(|spare| spare.heap_limit == heap_limit);
-        let mut isolate = match spare {
+        let isolate = match spare {
             Some(isolate) => isolate,
             None => match FreshIsolate::new(self.snapshot, heap_limit) {
                 Ok(isolate) => isolate,
                 Err(error) => return isolate_not_created(error),
             },
         };
+        let (outcome, used) = self.run_in(isolate, job, source, console);
+        *self.retired.borrow_mut() = Some(used);
+        outcome
+    }
+
+    /// Runs a snapshot-free job in `isolate`; returns its outcome and the used
+    /// runtime, for the caller to dispose of.
+    fn run_in(
+        &self,
+        mut isolate: FreshIsolate,
+        job: &Job,
+        source: &PreparedSource,
+        console: ConsoleSink,
+    ) -> (Outcome, JsRuntime) {
         isolate
             .loader
             .add_source_map(&file_name(job), source.source_map.clone());
         let (flag, evaluated) =
             self.execute(&mut isolate.runtime, job, source, &isolate.budget, console);
-        *self.retired.borrow_mut() = Some(isolate.runtime);
-        classify(job, flag.get(), evaluated, None)
+        (classify(job, flag.get(), evaluated, None), isolate.runtime)
     }
 
     /// Runs the job and snapshots the heap. The snapshot is taken even when the
