@@ -229,6 +229,9 @@ pub struct TransportFlags {
     /// Seconds between SSE keep-alive comments [transport.sse_keep_alive_secs]
     #[arg(long, env = "MCP_V8_SSE_KEEP_ALIVE_SECS", value_name = "SECS")]
     pub sse_keep_alive_secs: Option<u64>,
+    /// Seconds before an idle streamable HTTP session ends [transport.session_idle_secs]
+    #[arg(long, env = "MCP_V8_SESSION_IDLE_SECS", value_name = "SECS")]
+    pub session_idle_secs: Option<u64>,
 }
 
 impl TransportFlags {
@@ -243,6 +246,7 @@ impl TransportFlags {
             &mut transport.sse_keep_alive_secs,
             &self.sse_keep_alive_secs,
         );
+        set(&mut transport.session_idle_secs, &self.session_idle_secs);
     }
 }
 

@@ -135,6 +135,46 @@ async fn sessions_negotiate_versions_and_end_with_delete() {
     assert_eq!(response.status(), 404, "no stream for a deleted session");
 }
 
+/// Opens a 2025-06-18 session on the raw wire; returns its id.
+async fn open_session(http: &reqwest::Client, url: &str) -> String {
+    let response = post_mcp(http, url, None, None, &initialize_request("2025-06-18")).await;
+    assert_eq!(response.status(), 200, "initialize");
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .expect("ascii session id")
+        .to_owned();
+    drop(mcp_messages(response).await);
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    let response = post_mcp(http, url, Some(&session), None, &initialized).await;
+    assert_eq!(response.status(), 202, "notifications/initialized");
+    session
+}
+
+#[tokio::test]
+async fn sessions_end_after_session_idle_secs_without_requests() {
+    let server = HttpServer::start(&["--session-idle-secs", "2"]).await;
+    let url = server.url("/mcp");
+    let http = reqwest::Client::new();
+    let busy = open_session(&http, &url).await;
+    let idle = open_session(&http, &url).await;
+    let ping = json!({ "jsonrpc": "2.0", "id": 2, "method": "ping" });
+
+    // A session in use lives past the idle time, counted from its last request.
+    for _ in 0..6 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let response = post_mcp(&http, &url, Some(&busy), None, &ping).await;
+        assert_eq!(response.status(), 200, "a session in use");
+        drop(mcp_messages(response).await);
+    }
+    // The other one has been idle for 3 s: gone, as if deleted.
+    let response = post_mcp(&http, &url, Some(&idle), None, &ping).await;
+    assert_eq!(response.status(), 404, "an idle session ends");
+    // And the client recovers the way the spec says: a new session.
+    let again = open_session(&http, &url).await;
+    let response = post_mcp(&http, &url, Some(&again), None, &ping).await;
+    assert_eq!(response.status(), 200);
+}
+
 /// 2026-07-28 requests carry their protocol version and capabilities in
 /// `_meta` and are served without a session.
 #[tokio::test]

@@ -17,6 +17,7 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("transport.allowed_origins", "--allowed-origins"),
     ("transport.max_body_bytes", "--max-body-bytes"),
     ("transport.sse_keep_alive_secs", "--sse-keep-alive-secs"),
+    ("transport.session_idle_secs", "--session-idle-secs"),
     ("auth.tokens", "--auth-tokens"),
     ("auth.tokens_file", "--auth-tokens-file"),
     ("auth.jwks_url", "--auth-jwks-url"),

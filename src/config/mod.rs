@@ -128,6 +128,11 @@ pub struct TransportConfig {
     /// Seconds between keep-alive comments on open SSE streams, so proxies
     /// do not close idle connections (1..=3600).
     pub sse_keep_alive_secs: u64,
+    /// Seconds a streamable HTTP session may go without a request before the
+    /// server ends it; the client's next request then gets 404 and it must
+    /// initialize again (1..=604800). Sessions hold no execution state:
+    /// executions and heaps outlive them.
+    pub session_idle_secs: u64,
 }
 
 /// The loopback names, with any port: what a local client sends as `Host`.
@@ -146,6 +151,7 @@ impl Default for TransportConfig {
                 .collect(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             sse_keep_alive_secs: 15,
+            session_idle_secs: 3600,
         }
     }
 }

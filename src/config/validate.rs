@@ -22,6 +22,8 @@ const MIN_BODY_BYTES: u64 = 1024;
 /// Proxies commonly close connections idle for a minute, so a keep-alive
 /// period much longer than that defeats its purpose.
 const SSE_KEEP_ALIVE_SECS: RangeInclusive<u64> = 1..=3600;
+/// A week: past that, an idle session is better ended than kept.
+const SESSION_IDLE_SECS: RangeInclusive<u64> = 1..=604_800;
 
 /// Whether a key is set to something the server would have to act on.
 type IsSet = fn(&Config) -> bool;
@@ -147,6 +149,12 @@ impl Config {
             "transport.sse_keep_alive_secs",
             transport.sse_keep_alive_secs,
             SSE_KEEP_ALIVE_SECS,
+            None,
+        )?;
+        in_range(
+            "transport.session_idle_secs",
+            transport.session_idle_secs,
+            SESSION_IDLE_SECS,
             None,
         )
     }
@@ -600,6 +608,10 @@ mod tests {
         assert_rejected(
             |c| c.transport.sse_keep_alive_secs = 0,
             "transport.sse_keep_alive_secs = 0 is outside 1..=3600",
+        );
+        assert_rejected(
+            |c| c.transport.session_idle_secs = 0,
+            "transport.session_idle_secs = 0 is outside 1..=604800",
         );
         let mut config = Config::default();
         config.transport.bind = "::".to_owned();

@@ -67,6 +67,7 @@ pub struct HttpServer {
     auth: Option<Arc<Auth>>,
     max_body_bytes: usize,
     keep_alive: Duration,
+    session_idle: Duration,
 }
 
 impl HttpServer {
@@ -105,6 +106,7 @@ impl HttpServer {
             auth: Auth::from_config(&config.auth, mode.endpoint())?.map(Arc::new),
             max_body_bytes: transport.max_body_bytes,
             keep_alive: Duration::from_secs(transport.sse_keep_alive_secs),
+            session_idle: Duration::from_secs(transport.session_idle_secs),
         }))
     }
 
@@ -132,9 +134,13 @@ impl HttpServer {
     /// the guard, authentication and body-limit layers.
     fn app(&self, server: McpV8, extra: Router, sessions: CancellationToken) -> Router {
         let mcp = match self.mode {
-            Mode::StreamableHttp => {
-                streamable::routes(server, self.keep_alive, self.max_body_bytes, sessions)
-            }
+            Mode::StreamableHttp => streamable::routes(
+                server,
+                self.keep_alive,
+                self.session_idle,
+                self.max_body_bytes,
+                sessions,
+            ),
             Mode::Sse => sse::routes(server, self.keep_alive, sessions),
         };
         let mut app = mcp.merge(extra);

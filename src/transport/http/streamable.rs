@@ -5,6 +5,10 @@
 //! and `MCP-Protocol-Version`. Clients that `initialize` (2025-06-18,
 //! 2025-11-25 and earlier) get a stateful session; 2026-07-28 requests carry
 //! their protocol version themselves and are served without one.
+//!
+//! A session that sees no request for `session_idle` is ended (rmcp's own
+//! default, 5 minutes, is shorter than an agent's pause for thought); the
+//! client's next request gets 404 and it initializes again, as the spec asks.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +28,7 @@ pub const PATH: &str = "/mcp";
 pub fn routes(
     server: McpV8,
     keep_alive: Duration,
+    session_idle: Duration,
     max_body_bytes: usize,
     sessions: CancellationToken,
 ) -> Router {
@@ -37,8 +42,15 @@ pub fn routes(
         .disable_allowed_origins();
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(sessions_ending_after(session_idle)),
         config,
     );
     Router::new().route_service(PATH, service)
+}
+
+/// rmcp's session manager, with our idle timeout.
+fn sessions_ending_after(session_idle: Duration) -> LocalSessionManager {
+    let mut manager = LocalSessionManager::default();
+    manager.session_config.keep_alive = Some(session_idle);
+    manager
 }
