@@ -193,7 +193,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::sessions::tests::open_temp;
+    use crate::sessions::tests::{open_temp, reopen};
 
     fn heap(n: u8) -> String {
         format!("{n:02x}").repeat(32)
@@ -337,7 +337,7 @@ mod tests {
                 .append("s", entry("a", None, Some(heap(7))))
                 .expect("append");
         }
-        let store = SessionStore::open(&path).expect("reopen");
+        let store = reopen(&path);
         assert_eq!(store.list_sessions().expect("list"), ["s".to_owned()]);
         assert_eq!(store.latest_heap("s").ok(), Some(Some(heap(7))));
         assert_eq!(store.append("s", entry("b", None, None)).ok(), Some(1));

@@ -88,6 +88,24 @@ pub(crate) mod tests {
         (dir, store)
     }
 
+    /// Opens the store at `path` again after its last handle was dropped.
+    /// sled's background threads let go of the database's file lock a moment
+    /// after that, not at once; a second process (a restarted server) never
+    /// sees this, only a test that reopens in the same process.
+    pub(crate) fn reopen(path: &Path) -> SessionStore {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match SessionStore::open(path) {
+                Ok(store) => return store,
+                Err(error) if std::time::Instant::now() < deadline => {
+                    assert!(error.to_string().contains("lock"), "reopen: {error}");
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(error) => panic!("reopen: {error}"),
+            }
+        }
+    }
+
     #[test]
     fn open_creates_missing_directories() {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -112,7 +112,7 @@ fn decode_tags(heap: &str, value: &IVec) -> Result<Tags, SessionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sessions::tests::open_temp;
+    use crate::sessions::tests::{open_temp, reopen};
 
     fn heap(n: u8) -> String {
         format!("{n:02x}").repeat(32)
@@ -236,7 +236,7 @@ mod tests {
             let store = SessionStore::open(&path).expect("open");
             store.set_tags(&heap(1), tags(&[("a", "1")])).expect("set");
         }
-        let store = SessionStore::open(&path).expect("reopen");
+        let store = reopen(&path);
         assert_eq!(store.get_tags(&heap(1)).ok(), Some(tags(&[("a", "1")])));
     }
 }
