@@ -775,7 +775,7 @@ mod tests {
     const EVERY_FLAG: &str = "\
         --state-dir=/s --log-level=debug --http-port=1 --sse-port=2 --bind=0.0.0.0 \
         --allowed-hosts=h --allowed-origins=http://o --max-body-bytes=2048 \
-        --sse-keep-alive-secs=5 --auth-tokens=t --auth-tokens-file=/t --auth-jwks-url=u \
+        --sse-keep-alive-secs=5 --session-idle-secs=60 --auth-tokens=t --auth-tokens-file=/t --auth-jwks-url=u \
         --auth-issuer=i --auth-audience=a --auth-authorization-servers=s --auth-resource=r \
         --heap-memory-max=9 --heap-memory-cap=99 --execution-timeout=5 \
         --max-concurrent-executions=3 --max-queued-executions=0 --max-output-bytes=2048 \
