@@ -63,6 +63,10 @@ pub fn v8_flags() -> &'static str {
 const DEFAULT_STACK_TRACE_LIMIT: i32 = 10;
 /// Heap headroom granted after the limit is hit, so termination can complete.
 const TERMINATION_HEADROOM: usize = 16 * 1024 * 1024;
+/// Room V8 gets beyond the job's heap limit (and twice the snapshot it
+/// deserialises) while deno_core builds a runtime, before the job's limit
+/// and its near-heap-limit callback are in place; see [`FreshIsolate::new`].
+const CREATION_HEADROOM: usize = 16 * 1024 * 1024;
 
 /// One execution as the engine sees it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -225,13 +229,20 @@ impl Engine {
             let (options, loader, budget) = FreshIsolate::options(base, heap_limit);
             loader.add_source_map(&file_name(job), source.source_map.clone());
             match JsRuntimeForSnapshot::try_new(options) {
-                Ok(runtime) => self.run_stateful(runtime, job, &source, &budget, console),
-                Err(error) => isolate_not_created(error),
+                Ok(mut runtime) => match lower_heap_limit(&mut runtime, heap_limit) {
+                    Ok(()) => self.run_stateful(runtime, job, &source, &budget, console),
+                    Err(error) => {
+                        // The one way to dispose of a snapshot-creating runtime.
+                        drop(runtime.snapshot());
+                        Outcome::failed(error)
+                    }
+                },
+                Err(error) => Outcome::failed(isolate_not_created(error)),
             }
         } else {
             match FreshIsolate::new(base, heap_limit) {
                 Ok(isolate) => self.run_in(isolate, job, &source, console).0,
-                Err(error) => isolate_not_created(error),
+                Err(error) => Outcome::failed(error),
             }
         };
         drop(restored);
@@ -275,7 +286,7 @@ impl Engine {
             Some(isolate) => isolate,
             None => match FreshIsolate::new(self.snapshot, heap_limit) {
                 Ok(isolate) => isolate,
-                Err(error) => return isolate_not_created(error),
+                Err(error) => return Outcome::failed(error),
             },
         };
         let (outcome, used) = self.run_in(isolate, job, source, console);
@@ -382,8 +393,41 @@ impl Outcome {
     }
 }
 
-fn isolate_not_created(error: deno_core::error::CoreError) -> Outcome {
-    Outcome::failed(format!("could not create the V8 isolate: {error}"))
+/// V8's heap limit while a runtime is built from `base`: the job's, plus room
+/// for the snapshot and deno_core's set-up, in whole MB (V8 derives the sizes
+/// of its memory reservations from it, and fails a check on odd sizes).
+fn creation_heap_limit(base: &[u8], heap_limit: usize) -> usize {
+    (heap_limit + 2 * base.len() + CREATION_HEADROOM).next_multiple_of(1024 * 1024)
+}
+
+fn isolate_not_created(error: deno_core::error::CoreError) -> String {
+    format!("could not create the V8 isolate: {error}")
+}
+
+/// Puts the job's heap limit in force on a runtime that was built with more.
+///
+/// deno_core deserialises the snapshot and creates its op functions inside
+/// `JsRuntime::try_new`, before anyone can install a near-heap-limit
+/// callback. With the job's limit already in force there, a resumed heap
+/// close to the limit (or bigger than it), or an unlucky moment for the
+/// garbage collector, ends in V8's fatal out-of-memory error: the worker
+/// process dies. So V8 builds the runtime with room to spare, and the limit
+/// is lowered here, before any of the job's code runs. V8 lowers a limit in
+/// one way only: when a near-heap-limit callback is removed with the limit
+/// to restore.
+fn lower_heap_limit(runtime: &mut JsRuntime, heap_limit: usize) -> Result<(), String> {
+    let used = runtime.v8_isolate().get_heap_statistics().used_heap_size();
+    if used > heap_limit {
+        return Err(format!(
+            "the heap to resume holds {} MB, more than this execution's heap limit of {} MB; \
+             resume it with a larger heap_memory_max_mb",
+            used.div_ceil(1024 * 1024),
+            heap_limit / (1024 * 1024)
+        ));
+    }
+    runtime.add_near_heap_limit_callback(|current, _initial| current);
+    runtime.remove_near_heap_limit_callback(heap_limit);
+    Ok(())
 }
 
 /// The heap limit of a job, in bytes.
@@ -401,18 +445,23 @@ struct FreshIsolate {
 }
 
 impl FreshIsolate {
-    fn new(base: &'static [u8], heap_limit: usize) -> Result<Self, deno_core::error::CoreError> {
+    /// A runtime from `base`, with V8's heap limit lowered to `heap_limit`
+    /// once it is built. Errors are the execution's failure message.
+    fn new(base: &'static [u8], heap_limit: usize) -> Result<Self, String> {
         let (options, loader, budget) = Self::options(base, heap_limit);
+        let mut runtime = JsRuntime::try_new(options).map_err(isolate_not_created)?;
+        lower_heap_limit(&mut runtime, heap_limit)?;
         Ok(Self {
-            runtime: JsRuntime::try_new(options)?,
+            runtime,
             loader,
             budget,
             heap_limit,
         })
     }
 
-    /// Isolate settings: the heap limit, the ArrayBuffer budget of the same
-    /// size, our ops, and a loader for the source maps of the code it runs.
+    /// Isolate settings: a heap limit with room to build the runtime (see
+    /// [`lower_heap_limit`]), the ArrayBuffer budget of the job's heap limit,
+    /// our ops, and a loader for the source maps of the code it runs.
     fn options(
         base: &'static [u8],
         heap_limit: usize,
@@ -425,7 +474,7 @@ impl FreshIsolate {
             module_loader: Some(loader.clone()),
             create_params: Some(
                 v8::CreateParams::default()
-                    .heap_limits(0, heap_limit)
+                    .heap_limits(0, creation_heap_limit(base, heap_limit))
                     .array_buffer_allocator(allocator),
             ),
             ..Default::default()
