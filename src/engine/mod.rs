@@ -65,7 +65,7 @@ const DEFAULT_STACK_TRACE_LIMIT: i32 = 10;
 const TERMINATION_HEADROOM: usize = 16 * 1024 * 1024;
 /// Room V8 gets beyond the job's heap limit (and twice the snapshot it
 /// deserialises) while deno_core builds a runtime, before the job's limit
-/// and its near-heap-limit callback are in place; see [`FreshIsolate::new`].
+/// and its near-heap-limit callback are in place; see [`lower_heap_limit`].
 const CREATION_HEADROOM: usize = 16 * 1024 * 1024;
 
 /// One execution as the engine sees it.
