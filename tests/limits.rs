@@ -46,6 +46,31 @@ async fn heap_exhaustion_fails_the_execution_not_the_server() {
     assert_still_serves(&server).await;
 }
 
+/// One allocation far past the limit (400 MB at once) is a fatal error in V8,
+/// not one the near-heap-limit callback can stop: the worker process dies.
+/// The execution still fails as over its heap limit, in those words, and the
+/// executions queued behind it on the same worker are not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_huge_allocation_fails_as_over_the_heap_limit() {
+    for mode in [&["--stateless"][..], &[][..]] {
+        let server =
+            Server::start_with(&[mode, &["--max-concurrent-executions", "1"]].concat()).await;
+        let huge = server.start_js("new Array(5e7).fill(0).length").await;
+        let after = server.start_js("6 * 7").await;
+        let record = server.wait_final(&huge).await;
+        assert_eq!(record["status"], "failed", "{mode:?}: {record}");
+        let error = error_of(&record);
+        assert!(
+            error.contains("heap limit exceeded") && error.contains("heap_memory_max_mb"),
+            "{mode:?}: {record}"
+        );
+        let record = server.wait_final(&after).await;
+        assert_eq!(record["result"], "42", "{mode:?}: {record}");
+
+        assert_still_serves(&server).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn array_buffer_exhaustion_fails_the_execution_not_the_server() {
     let server = Server::start_with(&["--heap-memory-max", "8"]).await;

@@ -7,8 +7,8 @@
 //! budget of the same size. Time and cancellation are enforced from another
 //! thread by [`Watchdog`], through V8's thread-safe termination.
 
-use std::ffi::c_void;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::ffi::{c_char, c_void};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -54,6 +54,66 @@ pub fn stop(isolate: &v8::IsolateHandle, flag: &StopFlag, reason: StopReason) {
     flag.set(reason);
     isolate.terminate_execution();
 }
+
+/// Explains that an execution ran out of heap; the one wording for every way
+/// it is found out.
+pub fn heap_exceeded_message(heap_memory_max_mb: u32) -> String {
+    format!(
+        "heap limit exceeded: the execution needed more than {heap_memory_max_mb} MB \
+         (heap_memory_max_mb); use less memory or raise the limit"
+    )
+}
+
+/// Who hears of a fatal out-of-memory error, and the heap limit of the
+/// execution running when it happens. Process-wide: V8's OOM handler takes
+/// no data, and a worker process runs one isolate at a time.
+static LAST_WORDS: OnceLock<Box<dyn Fn(String) + Send + Sync>> = OnceLock::new();
+static RUNNING_HEAP_MB: AtomicU32 = AtomicU32::new(0);
+
+/// Makes a fatal out-of-memory error in any isolate armed with
+/// [`report_fatal_oom`] call `report` with an explanation before the process
+/// ends. A single allocation bigger than what the near-heap-limit callback can
+/// grant (say `new Array(5e7)`, 400 MB at once) is such an error: V8 gives up
+/// before the callback's termination can take effect.
+pub fn on_fatal_oom(report: impl Fn(String) + Send + Sync + 'static) {
+    let _ = LAST_WORDS.set(Box::new(report));
+}
+
+/// Arms `isolate` for [`on_fatal_oom`] while an execution with this heap
+/// limit runs in it.
+pub fn report_fatal_oom(isolate: &mut v8::Isolate, heap_memory_max_mb: u32) {
+    RUNNING_HEAP_MB.store(heap_memory_max_mb, Ordering::SeqCst);
+    isolate.set_oom_error_handler(fatal_oom);
+}
+
+/// V8 calls this instead of printing its own report, and aborts the process
+/// when it returns; so it reports and exits at once (no unwinding, no exit
+/// handlers: the heap is in no state to run them).
+unsafe extern "C" fn fatal_oom(location: *const c_char, details: &v8::OomDetails) {
+    if let Some(report) = LAST_WORDS.get() {
+        let location = if location.is_null() {
+            "?".into()
+        } else {
+            // SAFETY: V8 passes a NUL-terminated string.
+            unsafe { std::ffi::CStr::from_ptr(location) }.to_string_lossy()
+        };
+        let kind = if details.is_heap_oom {
+            "heap"
+        } else {
+            "process"
+        };
+        report(format!(
+            "{}. One allocation was too big to stop in time (V8: {kind} out of memory, \
+             \"{location}\"); the worker process running it was replaced",
+            heap_exceeded_message(RUNNING_HEAP_MB.load(Ordering::SeqCst))
+        ));
+    }
+    // SAFETY: ends the process; nothing after this runs.
+    unsafe { libc::_exit(FATAL_OOM_EXIT_CODE) }
+}
+
+/// The exit status of a worker that died of a fatal out-of-memory error.
+const FATAL_OOM_EXIT_CODE: i32 = 86;
 
 /// Byte budget for one isolate's ArrayBuffer backing stores.
 ///

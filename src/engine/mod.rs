@@ -34,7 +34,7 @@ use deno_core::{JsRuntime, JsRuntimeForSnapshot, PollEventLoopOptions, RuntimeOp
 use serde::{Deserialize, Serialize};
 
 pub use console::{ConsoleLevel, ConsoleSink};
-pub use limits::{StopReason, Watchdog};
+pub use limits::{StopReason, Watchdog, on_fatal_oom};
 
 use console::mcp_v8_runtime;
 use heap::RestoredBlob;
@@ -359,6 +359,7 @@ impl Engine {
                 .v8_isolate()
                 .set_prepare_stack_trace_callback(prepare_stack_trace_for_snapshot);
         }
+        limits::report_fatal_oom(runtime.v8_isolate(), job.heap_memory_max_mb);
         let flag = Arc::new(StopFlag::default());
         let isolate = runtime.v8_isolate().thread_safe_handle();
         budget.on_exceeded(isolate.clone(), flag.clone());
@@ -510,11 +511,9 @@ fn classify(
             ),
         },
         (Some(StopReason::Cancelled), _) => Outcome::Cancelled,
-        (Some(StopReason::HeapExceeded), _) => Outcome::failed(format!(
-            "heap limit exceeded: the execution needed more than {} MB \
-             (heap_memory_max_mb); use less memory or raise the limit",
-            job.heap_memory_max_mb
-        )),
+        (Some(StopReason::HeapExceeded), _) => {
+            Outcome::failed(limits::heap_exceeded_message(job.heap_memory_max_mb))
+        }
         (None, Ok(result)) => Outcome::Completed { result, heap },
         (None, Err(error)) => Outcome::Failed { error },
     }

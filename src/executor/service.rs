@@ -719,6 +719,10 @@ async fn supervise(
                     }
                 }
                 Ok(Some(FromWorker::Done(outcome))) => return (outcome, Some(worker)),
+                Ok(Some(FromWorker::Fatal { error })) => {
+                    worker.exit_status().await;
+                    return (Outcome::Failed { error }, None);
+                }
                 Ok(Some(FromWorker::Ready)) => {}
                 Ok(None) | Err(_) => {
                     let status = worker.exit_status().await;

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use anyhow::Context;
 
 use super::protocol::{FromWorker, ToWorker, read_frame, write_frame};
-use crate::engine::{ConsoleSink, Engine, EngineMode, Job, Watchdog};
+use crate::engine::{ConsoleSink, Engine, EngineMode, Job, Watchdog, on_fatal_oom};
 
 /// The descriptor on which the server hands each worker its socket.
 pub const WORKER_FD: i32 = 3;
@@ -23,6 +23,10 @@ pub fn run(mode: EngineMode) -> anyhow::Result<()> {
     // (see `pool::WorkerProcess::spawn`); nothing else in this process owns it.
     let socket = unsafe { UnixStream::from_raw_fd(WORKER_FD) };
     let engine = Engine::boot(mode).context("booting V8")?;
+    let last_words = socket.try_clone().context("cloning the worker socket")?;
+    on_fatal_oom(move |error| {
+        let _ = write_frame(&last_words, &FromWorker::Fatal { error });
+    });
     write_frame(&socket, &FromWorker::Ready).context("greeting the server")?;
 
     let (jobs, incoming) = mpsc::channel();

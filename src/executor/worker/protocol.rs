@@ -32,6 +32,9 @@ pub enum FromWorker {
     Output { level: ConsoleLevel, text: String },
     /// The running job finished.
     Done(Outcome),
+    /// The running job ended the process (a fatal V8 out-of-memory error);
+    /// the worker exits right after sending this.
+    Fatal { error: String },
 }
 
 pub fn encode<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
