@@ -77,3 +77,32 @@ async fn killed_worker_fails_its_execution_and_is_replaced() {
     assert_eq!(server.eval("1+1").await, "2");
     assert_eq!(server.eval("'again'").await, "again");
 }
+
+/// A worker killed between executions is noticed only when the next one is
+/// handed to it; that execution has not started and must not be lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_killed_while_idle_loses_no_execution() {
+    for mode in [&["--stateless"][..], &[][..]] {
+        let server =
+            Server::start_with(&[mode, &["--max-concurrent-executions", "1"]].concat()).await;
+        assert_eq!(server.eval("1+1").await, "2", "{mode:?}");
+        let workers = server.worker_pids();
+        assert_eq!(workers.len(), 1, "{mode:?}: {workers:?}");
+        common::kill_hard(workers[0]);
+        common::poll_until("the killed worker to exit", || {
+            (!server.worker_pids().contains(&workers[0])).then_some(())
+        })
+        .await;
+
+        assert_eq!(
+            server.eval("'still served'").await,
+            "still served",
+            "{mode:?}"
+        );
+        let replaced = server.worker_pids();
+        assert!(
+            replaced.len() == 1 && replaced != workers,
+            "{mode:?}: {workers:?} then {replaced:?}"
+        );
+    }
+}

@@ -626,6 +626,11 @@ async fn run_slot(
     }
 }
 
+/// How many workers a job is offered to before it fails: a worker that died
+/// while idle (killed from outside, say) is only noticed when the next job is
+/// handed to it, and that job has not started, so a new worker takes it.
+const HAND_OVER_ATTEMPTS: usize = 2;
+
 /// Runs `job` on the slot's worker (starting one if needed) and keeps the
 /// worker for the next job unless it had to be killed.
 async fn run_on_worker(
@@ -634,19 +639,48 @@ async fn run_on_worker(
     job: &Job,
     cancel: &CancellationToken,
 ) -> Outcome {
-    if worker.is_none() {
-        *worker = spawn_worker(inner).await;
-    }
-    let Some(process) = worker.take() else {
-        return Outcome::failed(
-            "no worker process could be started for this execution; see the server log",
-        );
-    };
     let max_output_bytes = inner.config.max_output_bytes;
-    let output = inner.outputs.writer(&job.execution_id, max_output_bytes);
-    let (outcome, survivor) = supervise(process, job, output, cancel, max_output_bytes).await;
-    *worker = survivor;
-    outcome
+    let run = ToWorker::Run {
+        job: job.clone(),
+        max_output_bytes,
+    };
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        if worker.is_none() {
+            *worker = spawn_worker(inner).await;
+        }
+        let Some(mut process) = worker.take() else {
+            return Outcome::failed(
+                "no worker process could be started for this execution; see the server log",
+            );
+        };
+        let unread = match process.send(&run).await {
+            Ok(()) => {
+                let output = inner.outputs.writer(&job.execution_id, max_output_bytes);
+                match supervise(process, job, output, cancel).await {
+                    Followed::To(outcome, survivor) => {
+                        *worker = survivor.map(|survivor| *survivor);
+                        return outcome;
+                    }
+                    Followed::Unread(why) => why,
+                }
+            }
+            Err(error) => format!(
+                "{error}; {}",
+                super::worker::describe_exit(process.kill().await)
+            ),
+        };
+        if attempts == HAND_OVER_ATTEMPTS {
+            return Outcome::failed(format!(
+                "could not hand the execution to a worker process ({unread}); see the server log"
+            ));
+        }
+        tracing::warn!(
+            execution_id = %job.execution_id,
+            "a worker process died before it read its execution ({unread}); replacing it"
+        );
+    }
 }
 
 async fn spawn_worker(inner: &Inner) -> Option<WorkerProcess> {
@@ -668,33 +702,26 @@ async fn spawn_worker(inner: &Inner) -> Option<WorkerProcess> {
     }
 }
 
-/// Runs one job on `worker` and follows it to its outcome: streams its output,
-/// forwards a cancellation, and kills the worker if it dies, overruns its
-/// deadline or ignores a cancellation. Returns the worker if it is still usable.
+/// How a job handed to a worker ended.
+enum Followed {
+    /// With this outcome; the worker comes back if it is still usable.
+    To(Outcome, Option<Box<WorkerProcess>>),
+    /// The worker died without reading the job, so it never started. (The
+    /// kernel reports a reset, not an end of stream, when a socket closes
+    /// with data unread.)
+    Unread(String),
+}
+
+/// Follows one job that `worker` has been handed to its outcome: streams its
+/// output, forwards a cancellation, and kills the worker if it dies, overruns
+/// its deadline or ignores a cancellation.
 async fn supervise(
     mut worker: WorkerProcess,
     job: &Job,
     mut output: OutputWriter,
     cancel: &CancellationToken,
-    max_output_bytes: u64,
-) -> (Outcome, Option<WorkerProcess>) {
-    let run = ToWorker::Run {
-        job: job.clone(),
-        max_output_bytes,
-    };
-    if let Err(error) = worker.send(&run).await {
-        let status = worker.kill().await;
-        return (
-            Outcome::Failed {
-                error: format!(
-                    "could not hand the execution to its worker process ({error}; {}); \
-                     the worker has been replaced, retry the execution",
-                    super::worker::describe_exit(status)
-                ),
-            },
-            None,
-        );
-    }
+) -> Followed {
+    let mut heard_from_worker = false;
     let grace = if job.stateful {
         TIMEOUT_GRACE + SNAPSHOT_GRACE
     } else {
@@ -714,36 +741,53 @@ async fn supervise(
         tokio::select! {
             message = worker.receive() => match message {
                 Ok(Some(FromWorker::Output { text, .. })) => {
+                    heard_from_worker = true;
                     if let Err(error) = output.append_line(&text) {
                         tracing::error!(execution_id = %job.execution_id, "could not write output: {error}");
                     }
                 }
-                Ok(Some(FromWorker::Done(outcome))) => return (outcome, Some(worker)),
+                Ok(Some(FromWorker::Done(outcome))) => {
+                    return Followed::To(outcome, Some(Box::new(worker)));
+                }
                 Ok(Some(FromWorker::Fatal { error })) => {
                     worker.exit_status().await;
-                    return (Outcome::Failed { error }, None);
+                    return Followed::To(Outcome::Failed { error }, None);
                 }
                 Ok(Some(FromWorker::Ready)) => {}
+                // Unread data can only be this job (the worker's reader thread
+                // reads every frame as it comes), unless a cancellation was
+                // sent after it.
+                Err(error)
+                    if error.kind() == std::io::ErrorKind::ConnectionReset
+                        && !heard_from_worker
+                        && cancel_deadline.is_none() =>
+                {
+                    let status = worker.exit_status().await;
+                    return Followed::Unread(format!(
+                        "{error}; {}",
+                        super::worker::describe_exit(status)
+                    ));
+                }
                 Ok(None) | Err(_) => {
                     let status = worker.exit_status().await;
-                    return (crashed(status), None);
+                    return Followed::To(crashed(status), None);
                 }
             },
             _ = cancel.cancelled(), if cancel_deadline.is_none() => {
                 let message = ToWorker::Cancel { execution_id: job.execution_id.clone() };
                 if worker.send(&message).await.is_err() {
                     worker.kill().await;
-                    return (Outcome::Cancelled, None);
+                    return Followed::To(Outcome::Cancelled, None);
                 }
                 cancel_deadline = Some(tokio::time::Instant::now() + CANCEL_GRACE);
             }
             _ = cancel_grace => {
                 worker.kill().await;
-                return (Outcome::Cancelled, None);
+                return Followed::To(Outcome::Cancelled, None);
             }
             _ = &mut deadline => {
                 worker.kill().await;
-                return (
+                return Followed::To(
                     Outcome::TimedOut {
                         error: format!(
                             "execution timed out after {} s (execution_timeout_secs); \
