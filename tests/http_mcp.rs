@@ -71,15 +71,7 @@ async fn sessions_negotiate_versions_and_end_with_delete() {
         assert_eq!(answer["result"]["serverInfo"]["name"], "mcp-v8", "{answer}");
     }
 
-    let response = post_mcp(&http, &url, None, None, &initialize_request("2025-06-18")).await;
-    let session = response.headers()["mcp-session-id"]
-        .to_str()
-        .expect("ascii session id")
-        .to_owned();
-    drop(mcp_messages(response).await);
-    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
-    let response = post_mcp(&http, &url, Some(&session), None, &initialized).await;
-    assert_eq!(response.status(), 202);
+    let session = open_session(&http, &url).await;
 
     let list = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" });
     let response = http
