@@ -30,6 +30,27 @@ async fn run_thousand_lines(server: &Server) -> String {
 }
 
 #[tokio::test]
+async fn console_table_draws_a_box() {
+    let server = Server::start().await;
+    let record = server
+        .run_and_wait("console.table([{ a: 1, b: 'x' }, { a: 22 }])")
+        .await;
+    assert_eq!(record["status"], "completed", "{record}");
+    let id = common::execution_id(&record);
+    assert_eq!(
+        server.output_lines(&id).await,
+        [
+            "┌─────────┬────┬─────┐",
+            "│ (index) │ a  │  b  │",
+            "├─────────┼────┼─────┤",
+            "│    0    │ 1  │ 'x' │",
+            "│    1    │ 22 │     │",
+            "└─────────┴────┴─────┘",
+        ]
+    );
+}
+
+#[tokio::test]
 async fn console_log_applies_format_specifiers() {
     let server = Server::start().await;
     let record = server

@@ -979,14 +979,16 @@
   }
 
   // --- console.table ------------------------------------------------------
+  // Box-drawing characters are written as escapes: this file stays ASCII, so
+  // V8 keeps its source as a one-byte string (see BOOTSTRAP_JS in mod.rs).
   function renderRow(cells, widths) {
-    let line = "│ ";
+    let line = "\u2502 ";
     for (let i = 0; i < cells.length; i++) {
       const needed = (widths[i] - cells[i].length) / 2;
       line += spaces(MathFloor(needed)) + cells[i] + spaces(MathCeil(needed));
-      if (i !== cells.length - 1) line += " │ ";
+      if (i !== cells.length - 1) line += " \u2502 ";
     }
-    return line + " │";
+    return line + " \u2502";
   }
 
   function renderTable(head, rows) {
@@ -998,12 +1000,12 @@
     }
     const divider = (left, middle, right) => {
       const parts = [];
-      for (let i = 0; i < widths.length; i++) push(parts, StringPrototypeRepeat("─", widths[i] + 2));
+      for (let i = 0; i < widths.length; i++) push(parts, StringPrototypeRepeat("\u2500", widths[i] + 2));
       return left + join(parts, middle) + right;
     };
-    const lines = [divider("┌", "┬", "┐"), renderRow(head, widths), divider("├", "┼", "┤")];
+    const lines = [divider("\u250c", "\u252c", "\u2510"), renderRow(head, widths), divider("\u251c", "\u253c", "\u2524")];
     for (let r = 0; r < rows.length; r++) push(lines, renderRow(rows[r], widths));
-    push(lines, divider("└", "┴", "┘"));
+    push(lines, divider("\u2514", "\u2534", "\u2518"));
     return join(lines, "\n");
   }
 
