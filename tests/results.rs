@@ -41,6 +41,24 @@ async fn typescript_enums_work() {
     assert_eq!(result, "6 Green");
 }
 
+/// The server rewrites code (types stripped, the last expression made the
+/// result of a module or of top-level-`await` code); the rewritten code must
+/// keep the parentheses its meaning needs.
+#[tokio::test]
+async fn rewritten_code_means_what_was_written() {
+    let server = Server::start().await;
+    let cases = [
+        ("await 0; 1, 2", "2"),
+        ("export {}; 1, 2", "2"),
+        ("await 0; (() => 3)()", "3"),
+        ("namespace N { export const a = 1 }\nN.a", "1"),
+        ("const f = <T,>(x: T) => x; await 0; f(4) as number", "4"),
+    ];
+    for (code, expected) in cases {
+        assert_eq!(server.eval(code).await, expected, "result of {code:?}");
+    }
+}
+
 /// Runs code with a syntax error on line 2 and checks the error names it.
 async fn assert_syntax_error_on_line_two(code: &str) {
     let server = Server::start().await;

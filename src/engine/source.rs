@@ -20,7 +20,7 @@ use swc_core::ecma::ast::{
 };
 use swc_core::ecma::codegen::{Emitter, text_writer::JsWriter};
 use swc_core::ecma::parser::{Parser, StringInput, Syntax, TsSyntax, lexer::Lexer};
-use swc_core::ecma::transforms::base::resolver;
+use swc_core::ecma::transforms::base::{fixer::fixer, resolver};
 use swc_core::ecma::transforms::typescript::strip;
 use swc_core::ecma::visit::{Visit, VisitWith};
 
@@ -106,6 +106,10 @@ pub fn prepare(code: &str, file_name: &str) -> Result<PreparedSource, SyntaxErro
             SourceKind::Module
         }
     };
+    // The rewrites above and the type stripping build trees without the
+    // parentheses their printed form needs (`result = (1, 2)`, a namespace's
+    // immediately called function); the fixer adds exactly those.
+    GLOBALS.set(&Globals::new(), || program.mutate(fixer(Some(&comments))));
     let (code, source_map) = emit(&cm, &program);
     Ok(PreparedSource {
         kind,
