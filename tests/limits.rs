@@ -213,3 +213,93 @@ async fn stateless_jobs_get_their_own_heap_limit_and_a_clean_isolate() {
     }
     assert_eq!(server.eval("typeof left").await, "undefined");
 }
+
+/// Results, errors and console lines past their limits fail or are cut, in
+/// words, and the worker that ran them serves on. (Anything past the worker
+/// protocol's frame limit used to kill the worker with a generic message.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_results_errors_and_lines_are_refused_or_cut_in_words() {
+    let server = Server::start_with(&[
+        "--stateless",
+        "--max-concurrent-executions",
+        "1",
+        "--heap-memory-cap",
+        "256",
+    ])
+    .await;
+    let workers = server.worker_pids();
+
+    let record = server
+        .run_and_wait_with(json!({
+            "code": "'x'.repeat(17 * 1024 * 1024)",
+            "heap_memory_max_mb": 128,
+        }))
+        .await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(record.get("result").is_none(), "{record}");
+    assert!(
+        error_of(&record).contains("more than the 16.0 mib a result may be"),
+        "{record}"
+    );
+
+    let record = server
+        .run_and_wait("throw new Error('e'.repeat(1e6))")
+        .await;
+    assert_eq!(record["status"], "failed", "{record}");
+    let error = error_of(&record);
+    assert!(error.len() < 70_000, "{} bytes of error", error.len());
+    assert!(
+        error.starts_with("error: eeee") && error.ends_with("bytes in all]"),
+        "{}",
+        &error[error.len() - 100..]
+    );
+
+    // 69 MB of UTF-8 in one line: more than a frame could carry.
+    let record = server
+        .run_and_wait_with(json!({
+            "code": "console.log('\\u0800'.repeat(23e6)); console.log('after'); 'done'",
+            "heap_memory_max_mb": 160,
+        }))
+        .await;
+    assert_eq!(record["status"], "completed", "{record}");
+    assert_eq!(record["result"], "done", "{record}");
+    let id = common::execution_id(&record);
+    assert_eq!(
+        server.output_lines(&id).await,
+        ["[output truncated: the limit of 16777216 bytes was reached]"]
+    );
+
+    assert_eq!(server.worker_pids(), workers, "a worker was replaced");
+    assert_still_serves(&server).await;
+}
+
+/// A heap snapshot too large to store fails its execution in words, and the
+/// worker that made it serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heap_too_large_to_store_fails_clearly() {
+    let server = Server::start_with(&[
+        "--max-concurrent-executions",
+        "1",
+        "--heap-memory-cap",
+        "512",
+    ])
+    .await;
+    let workers = server.worker_pids();
+    // Random bytes do not compress: 136 MB of them make a heap object over 128 MiB.
+    let code = "globalThis.noise = new Uint32Array(34e6); \
+                for (let i = 0; i < noise.length; i++) noise[i] = Math.random() * 2 ** 32; \
+                noise.length";
+    let record = server
+        .run_and_wait_with(json!({ "code": code, "heap_memory_max_mb": 400 }))
+        .await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(record.get("heap").is_none(), "{record}");
+    let error = error_of(&record);
+    assert!(
+        error.contains("heap snapshot is")
+            && error.contains("more than the 128.0 mib a stored heap may be"),
+        "{record}"
+    );
+    assert_eq!(server.worker_pids(), workers, "a worker was replaced");
+    assert_still_serves(&server).await;
+}

@@ -292,7 +292,7 @@ mod tests {
         .expect("write");
         let message = check_file(&path).expect_err("invalid").to_string();
         let expected = format!(
-            "{}:3:22: limits.heap_memory_max_mb = 100 is outside 1..=64",
+            "{}:3:22: limits.heap_memory_max_mb = 100 is outside 4..=64",
             path.display()
         );
         assert!(message.starts_with(&expected), "{message}");

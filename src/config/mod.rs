@@ -201,7 +201,7 @@ pub struct AuthConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// V8 heap limit, in MiB, for an execution that does not ask for one.
-    /// Must not exceed heap_memory_cap_mb.
+    /// At least 4, and not more than heap_memory_cap_mb.
     pub heap_memory_max_mb: u32,
     /// The largest heap, in MiB, any single execution may ask for (4..=4096).
     /// Bounds the memory one caller can take from the host.
@@ -217,9 +217,9 @@ pub struct LimitsConfig {
     /// as busy. 0 disables the queue.
     pub max_queued_executions: usize,
     /// Console output kept per execution, in bytes; output beyond this is
-    /// dropped and the record says so (at least 1024).
+    /// dropped, and the output then ends with a line saying so (at least 1024).
     pub max_output_bytes: u64,
-    /// Largest accepted source code, in bytes (at least 1024).
+    /// Largest accepted source code, in bytes (1024 to 67108864, 64 MiB).
     pub max_code_bytes: usize,
 }
 

@@ -9,14 +9,18 @@ use std::ops::RangeInclusive;
 use super::error::ConfigError;
 use super::flags::flag_for;
 use super::{Config, MAX_CONCURRENT_EXECUTIONS};
+use crate::executor::MIN_HEAP_MB;
 
 /// Heap cap bounds, in MiB: V8 cannot start an isolate in less than a few MiB,
 /// and one execution taking more than 4 GiB is almost certainly a mistake.
-const HEAP_CAP_MB: RangeInclusive<u32> = 4..=4096;
+const HEAP_CAP_MB: RangeInclusive<u32> = MIN_HEAP_MB..=4096;
 /// Longer executions belong in a batch system, not behind an MCP tool call.
 const EXECUTION_TIMEOUT_SECS: RangeInclusive<u64> = 1..=300;
 const MIN_OUTPUT_BYTES: u64 = 1024;
 const MIN_CODE_BYTES: u64 = 1024;
+/// Code travels to a worker in one message, beside the heap it resumes (see
+/// `executor::worker::protocol::MAX_FRAME_BYTES`).
+const MAX_CODE_BYTES: u64 = 64 * 1024 * 1024;
 /// A body limit below this could not carry an MCP `initialize`.
 const MIN_BODY_BYTES: u64 = 1024;
 /// Proxies commonly close connections idle for a minute, so a keep-alive
@@ -235,7 +239,7 @@ impl Config {
         in_range(
             "limits.heap_memory_max_mb",
             limits.heap_memory_max_mb,
-            1..=limits.heap_memory_cap_mb,
+            MIN_HEAP_MB..=limits.heap_memory_cap_mb,
             heap_hint,
         )?;
         in_range(
@@ -260,6 +264,12 @@ impl Config {
             "limits.max_code_bytes",
             as_u64(limits.max_code_bytes),
             MIN_CODE_BYTES,
+        )?;
+        in_range(
+            "limits.max_code_bytes",
+            as_u64(limits.max_code_bytes),
+            MIN_CODE_BYTES..=MAX_CODE_BYTES,
+            None,
         )
     }
 
@@ -431,7 +441,7 @@ mod tests {
         let message = error_of(|c| c.limits.heap_memory_max_mb = 100);
         assert_eq!(
             message,
-            "limits.heap_memory_max_mb = 100 is outside 1..=64; \
+            "limits.heap_memory_max_mb = 100 is outside 4..=64; \
              raise limits.heap_memory_cap_mb to allow more"
         );
     }
@@ -455,8 +465,8 @@ mod tests {
     #[test]
     fn range_errors_name_the_key() {
         assert_rejected(
-            |c| c.limits.heap_memory_max_mb = 0,
-            "limits.heap_memory_max_mb = 0 is outside 1..=64",
+            |c| c.limits.heap_memory_max_mb = 3,
+            "limits.heap_memory_max_mb = 3 is outside 4..=64",
         );
         assert_rejected(
             |c| c.limits.heap_memory_cap_mb = 2,
@@ -485,6 +495,10 @@ mod tests {
         assert_rejected(
             |c| c.limits.max_code_bytes = 10,
             "limits.max_code_bytes = 10 is below the minimum of 1024",
+        );
+        assert_rejected(
+            |c| c.limits.max_code_bytes = 64 * 1024 * 1024 + 1,
+            "limits.max_code_bytes = 67108865 is outside 1024..=67108864",
         );
         assert_rejected(
             |c| c.executions.retain_count = 0,

@@ -50,6 +50,17 @@ const BOOTSTRAP_JS: &str = include_str!("js/bootstrap.js");
 
 // Checked at compile time, where a stray character would otherwise go unseen.
 const _: () = assert!(BOOTSTRAP_JS.is_ascii(), "bootstrap.js must be ASCII");
+/// The largest result, in bytes of its text. A result travels whole to the
+/// server, stays in the execution record and comes back in every
+/// `get_execution`; bulk data belongs in the console output, which is paged.
+pub const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
+/// An error's message and stack past this many bytes are cut: an error is
+/// read by people and models, not parsed.
+pub const MAX_ERROR_BYTES: usize = 64 * 1024;
+/// The largest heap object (compressed snapshot) a stateful execution may
+/// leave: it travels whole between processes and to the store, and comes back
+/// whole to resume.
+pub const MAX_HEAP_OBJECT_BYTES: usize = 128 * 1024 * 1024;
 /// The name agent code has in stack traces.
 const MAIN_FILE: &str = "file:///main.ts";
 /// Extra V8 command-line flags for the workers (advanced tuning). They are part
@@ -337,6 +348,14 @@ impl Engine {
         let blob = runtime.snapshot();
         let heap = match (stop, &evaluated) {
             (None, Ok(_)) => match heap::encode(&blob) {
+                Ok(object) if object.len() > MAX_HEAP_OBJECT_BYTES => {
+                    return Outcome::failed(format!(
+                        "the code completed, but its heap snapshot is {} compressed, more \
+                         than the {} a stored heap may be; keep less data in the heap",
+                        mebibytes(object.len()),
+                        mebibytes(MAX_HEAP_OBJECT_BYTES)
+                    ));
+                }
                 Ok(object) => Some(object),
                 Err(error) => {
                     return Outcome::failed(format!("could not encode the heap snapshot: {error}"));
@@ -520,9 +539,33 @@ fn classify(
         (Some(StopReason::HeapExceeded), _) => {
             Outcome::failed(limits::heap_exceeded_message(job.heap_memory_max_mb))
         }
+        (None, Ok(result)) if result.len() > MAX_RESULT_BYTES => Outcome::failed(format!(
+            "the result is {} as text, more than the {} a result may be; return less, \
+             or print the data with console.log and page through the output",
+            mebibytes(result.len()),
+            mebibytes(MAX_RESULT_BYTES)
+        )),
         (None, Ok(result)) => Outcome::Completed { result, heap },
-        (None, Err(error)) => Outcome::Failed { error },
+        (None, Err(error)) => Outcome::Failed {
+            error: cut_error(error),
+        },
     }
+}
+
+/// `error` cut to [`MAX_ERROR_BYTES`] (on a character boundary), saying so.
+fn cut_error(mut error: String) -> String {
+    if error.len() <= MAX_ERROR_BYTES {
+        return error;
+    }
+    let total = error.len();
+    error.truncate(error.floor_char_boundary(MAX_ERROR_BYTES));
+    error.push_str(&format!(" [error cut: {total} bytes in all]"));
+    error
+}
+
+/// A byte count for messages: `12.3 MiB`.
+fn mebibytes(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// The globals through which JS could reach deno_core's ops. deno_core needs

@@ -12,7 +12,11 @@ use std::sync::mpsc;
 use anyhow::Context;
 
 use super::protocol::{FromWorker, ToWorker, read_frame, write_frame};
-use crate::engine::{ConsoleSink, Engine, EngineMode, Job, Watchdog, on_fatal_oom};
+use crate::engine::{ConsoleSink, Engine, EngineMode, Job, Outcome, Watchdog, on_fatal_oom};
+
+/// The longest console line sent to the server; a longer one is cut, saying
+/// so: well inside a frame.
+const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
 /// The descriptor on which the server hands each worker its socket.
 pub const WORKER_FD: i32 = 3;
@@ -40,10 +44,24 @@ pub fn run(mode: EngineMode) -> anyhow::Result<()> {
     for (job, max_output_bytes) in incoming {
         let console = console_sink(&socket, max_output_bytes)?;
         let outcome = engine.run(&job, console);
-        write_frame(&socket, &FromWorker::Done(outcome)).context("reporting an outcome")?;
+        report(&socket, outcome)?;
         engine.tidy();
     }
     Ok(())
+}
+
+/// Sends the job's outcome. The engine keeps outcomes within the frame limit;
+/// should one still not fit, the job fails with that reason rather than the
+/// worker dying with it.
+fn report(socket: &UnixStream, outcome: Outcome) -> anyhow::Result<()> {
+    let done = FromWorker::Done(outcome);
+    match write_frame(socket, &done) {
+        Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+            let failure = Outcome::failed(format!("the outcome could not be reported: {error}"));
+            write_frame(socket, &FromWorker::Done(failure)).context("reporting an outcome")
+        }
+        sent => sent.context("reporting an outcome"),
+    }
 }
 
 /// Forwards jobs to the engine thread and cancellations to the watchdog.
@@ -73,7 +91,10 @@ fn read_requests(socket: UnixStream, jobs: mpsc::Sender<(Job, u64)>, watchdog: W
 }
 
 /// Streams console lines to the server, up to `max_output_bytes` per job: past
-/// that the server would drop them anyway, so they are not sent at all.
+/// that the server would drop them anyway, so they are not sent at all. A line
+/// longer than the room left is cut to just over it: the server then ends the
+/// output with its truncation marker, as for any line past the limit, and no
+/// line is ever too large for a frame.
 fn console_sink(socket: &UnixStream, max_output_bytes: u64) -> anyhow::Result<ConsoleSink> {
     let socket = socket.try_clone().context("cloning the worker socket")?;
     let mut sent: u64 = 0;
@@ -81,11 +102,17 @@ fn console_sink(socket: &UnixStream, max_output_bytes: u64) -> anyhow::Result<Co
         if sent > max_output_bytes {
             return;
         }
-        sent += text.len() as u64 + 1;
-        let line = FromWorker::Output {
-            level,
-            text: text.to_owned(),
+        let room = usize::try_from(max_output_bytes - sent).unwrap_or(usize::MAX);
+        let text = if text.len() <= room.min(MAX_LINE_BYTES) {
+            text.to_owned()
+        } else if room < MAX_LINE_BYTES {
+            text[..text.ceil_char_boundary(room)].to_owned()
+        } else {
+            let cut = &text[..text.floor_char_boundary(MAX_LINE_BYTES)];
+            format!("{cut} [line cut: {} bytes in all]", text.len())
         };
+        sent += text.len() as u64 + 1;
+        let line = FromWorker::Output { level, text };
         if let Err(error) = write_frame(&socket, &line) {
             tracing::warn!("worker: could not send console output: {error}");
         }

@@ -11,8 +11,11 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use crate::engine::{ConsoleLevel, Job, Outcome};
 
 /// Frames larger than this are refused: a corrupt length must not make either
-/// side allocate gigabytes.
-pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+/// side allocate gigabytes. Room for the largest message: a `Run` resuming a
+/// heap of `engine::MAX_HEAP_OBJECT_BYTES` with code of up to
+/// `limits.max_code_bytes` (at most 64 MiB), or a `Done` with such a heap and
+/// a result of `engine::MAX_RESULT_BYTES`.
+pub const MAX_FRAME_BYTES: usize = 256 * 1024 * 1024;
 
 /// Server → worker.
 #[derive(Debug, Serialize, Deserialize)]
