@@ -303,3 +303,25 @@ async fn a_heap_too_large_to_store_fails_clearly() {
     assert_eq!(server.worker_pids(), workers, "a worker was replaced");
     assert_still_serves(&server).await;
 }
+
+/// Deep nesting is refused in words, long chains run, and neither takes the
+/// worker down (swc, which prepares the code, recurses: a few thousand nested
+/// brackets overflowed the worker's stack).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_code_is_refused_and_long_chains_run() {
+    let server = Server::start_with(&["--stateless", "--max-concurrent-executions", "1"]).await;
+    let workers = server.worker_pids();
+
+    let nested = format!("{}1{}", "(".repeat(5000), ")".repeat(5000));
+    let record = server.run_and_wait(&nested).await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(
+        error_of(&record).contains("nests brackets more than 1000 levels deep"),
+        "{record}"
+    );
+
+    let chain = format!("1{}", " + 1".repeat(20_000));
+    assert_eq!(server.eval(&chain).await, "20001");
+
+    assert_eq!(server.worker_pids(), workers, "a worker was replaced");
+}

@@ -10,13 +10,13 @@ use swc_core::common::comments::SingleThreadedComments;
 use swc_core::common::source_map::DefaultSourceMapGenConfig;
 use swc_core::common::sync::Lrc;
 use swc_core::common::util::take::Take;
-use swc_core::common::{DUMMY_SP, FileName, GLOBALS, Globals, Mark, SourceMap, Spanned};
+use swc_core::common::{DUMMY_SP, FileName, GLOBALS, Globals, Mark, SourceMap, Span, Spanned};
 use swc_core::ecma::ast::{
     AssignExpr, AssignOp, AssignTarget, BindingIdent, CallExpr, Callee, Decl, EsVersion,
     ExportDecl, Expr, ExprOrSpread, ExprStmt, FnExpr, Function, FunctionBody, Ident, IdentName,
     Lit, MemberExpr, MemberProp, MetaPropExpr, MetaPropKind, Module, ModuleDecl, ModuleItem,
-    ParenExpr, Pat, Program, ReturnStmt, Script, SimpleAssignTarget, Stmt, VarDecl, VarDeclKind,
-    VarDeclarator,
+    ParenExpr, Pat, Program, ReturnStmt, Script, SimpleAssignTarget, Stmt, TsType, VarDecl,
+    VarDeclKind, VarDeclarator,
 };
 use swc_core::ecma::codegen::{Emitter, text_writer::JsWriter};
 use swc_core::ecma::parser::{Parser, StringInput, Syntax, TsSyntax, lexer::Lexer};
@@ -56,10 +56,152 @@ pub struct SyntaxError {
     pub column: usize,
 }
 
+/// Why code could not be prepared.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Syntax(#[from] SyntaxError),
+    #[error(
+        "the code is too long to parse on this machine: a stack of {stack_mib} MiB for it \
+         could not be reserved ({reason})"
+    )]
+    NoStack { stack_mib: usize, reason: String },
+    #[error("the code could not be prepared: the TypeScript parser failed unexpectedly")]
+    ParserPanicked,
+}
+
+/// The deepest nesting accepted of brackets, and of statements, functions,
+/// classes, array and object literals, assignments, patterns and types. No
+/// sensible code comes near it, and swc takes time (and for some, memory)
+/// that grows with the square of such depth: 20 000 nested arrays take 4 s
+/// and 3 GB, 40 000 nested `if`s 90 s and 12 GB.
+pub const MAX_NESTING: usize = 1000;
+
+/// Stack swc may use per byte of code, with a margin. swc parses, transforms
+/// and prints recursively, so deeply nested code needs stack in proportion to
+/// its length; the worst case measured is `((((…))))`: ~1.6 KiB per byte in a
+/// release build, ~7.7 KiB in a debug build (larger frames).
+const STACK_PER_CODE_BYTE: usize = if cfg!(debug_assertions) {
+    10 * 1024
+} else {
+    2 * 1024
+};
+/// Stack any thread can be trusted to have free for swc: half of the usual
+/// 8 MiB main-thread stack.
+const SAFE_STACK: usize = 4 * 1024 * 1024;
+/// Stack for everything but the nesting: swc's own frames, the allocator.
+const BASE_STACK: usize = 16 * 1024 * 1024;
+
 /// Parses `code` as TypeScript (a superset of the JavaScript we accept), strips
 /// the types and emits JavaScript plus a source map. `file_name` is the name
 /// stack traces will show.
-pub fn prepare(code: &str, file_name: &str) -> Result<PreparedSource, SyntaxError> {
+///
+/// Code long enough to nest deeper than the calling thread's stack could take
+/// is prepared on a thread with a stack sized for it: no code, however it
+/// nests, can overflow a stack and end the worker. (The stack is reserved, not
+/// used: only the pages the nesting touches take memory.)
+pub fn prepare(code: &str, file_name: &str) -> Result<PreparedSource, PrepareError> {
+    if let Some(offset) = first_bracket_too_deep(code) {
+        let (line, column) = line_and_column(code, offset);
+        return Err(SyntaxError {
+            message: format!("the code nests brackets more than {MAX_NESTING} levels deep"),
+            line,
+            column,
+        }
+        .into());
+    }
+    let stack = code.len().saturating_mul(STACK_PER_CODE_BYTE);
+    if stack <= SAFE_STACK {
+        return Ok(prepare_here(code, file_name)?);
+    }
+    let stack = stack.saturating_add(BASE_STACK);
+    let no_stack = |reason: String| PrepareError::NoStack {
+        stack_mib: stack / (1024 * 1024),
+        reason,
+    };
+    std::thread::scope(|scope| {
+        let preparing = std::thread::Builder::new()
+            .name("mcp-v8-prepare".into())
+            .stack_size(stack)
+            .spawn_scoped(scope, || prepare_here(code, file_name))
+            .map_err(|error| no_stack(error.to_string()))?;
+        match preparing.join() {
+            Ok(prepared) => Ok(prepared?),
+            // swc is not known to panic on any input; should it, say so.
+            Err(_) => Err(PrepareError::ParserPanicked),
+        }
+    })
+}
+
+/// The byte offset of the first bracket (`(`, `[`, `{`) that opens more than
+/// [`MAX_NESTING`] levels deep, outside strings, templates and comments.
+///
+/// A quick look before parsing, so a megabyte of `((((` is refused without
+/// parsing it (which takes stack and memory in proportion to the depth). It
+/// is a heuristic, and safe either way: it does not know regular expressions,
+/// so brackets in one may count, but code over the limit by its count alone
+/// is not code anyone writes; nesting it misses is caught after parsing.
+fn first_bracket_too_deep(code: &str) -> Option<usize> {
+    let bytes = code.as_bytes();
+    let mut depth = 0usize;
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(at);
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b'"' | b'\'' | b'`' => at = end_of_quoted(bytes, at),
+            b'/' if bytes.get(at + 1) == Some(&b'/') => at = next_byte(bytes, at, b'\n'),
+            b'/' if bytes.get(at + 1) == Some(&b'*') => {
+                at = code[at + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |end| at + 2 + end + 1);
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    None
+}
+
+/// The offset of the quote that closes the one at `start` (or the end).
+fn end_of_quoted(bytes: &[u8], start: usize) -> usize {
+    let quote = bytes[start];
+    let mut at = start + 1;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            b'\\' => at += 1,
+            byte if byte == quote => return at,
+            _ => {}
+        }
+        at += 1;
+    }
+    bytes.len()
+}
+
+/// The offset of the next `byte` from `start` on (or the end).
+fn next_byte(bytes: &[u8], start: usize, byte: u8) -> usize {
+    bytes[start..]
+        .iter()
+        .position(|&b| b == byte)
+        .map_or(bytes.len(), |offset| start + offset)
+}
+
+/// The 1-based line and column (in characters) of a byte offset.
+fn line_and_column(code: &str, offset: usize) -> (usize, usize) {
+    let before = &code[..offset];
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
+
+fn prepare_here(code: &str, file_name: &str) -> Result<PreparedSource, SyntaxError> {
     let cm: Lrc<SourceMap> = Lrc::default();
     let file = cm.new_source_file(
         Lrc::new(FileName::Custom(file_name.to_owned())),
@@ -83,6 +225,14 @@ pub fn prepare(code: &str, file_name: &str) -> Result<PreparedSource, SyntaxErro
         .map_err(|error| syntax_error(&cm, &error))?;
     if let Some(error) = parser.take_errors().first() {
         return Err(syntax_error(&cm, error));
+    }
+    if let Some(span) = first_too_deep(&program) {
+        let position = cm.lookup_char_pos(span.lo);
+        return Err(SyntaxError {
+            message: format!("the code nests more than {MAX_NESTING} levels deep"),
+            line: position.line,
+            column: position.col_display + 1,
+        });
     }
 
     GLOBALS.set(&Globals::new(), || {
@@ -131,6 +281,60 @@ fn syntax_error(cm: &SourceMap, error: &swc_core::ecma::parser::error::Error) ->
 /// Code that is a module merely because of top-level `await` runs as a script
 /// instead: V8 never unloads a module, so in a heap resumed execution after
 /// execution every module would stay forever and the heap would fill up.
+/// The span of the first node nested more than [`MAX_NESTING`] deep, if any,
+/// counting the kinds of node swc takes more than linear time for. The walk
+/// never goes deeper than that.
+fn first_too_deep(program: &Program) -> Option<Span> {
+    struct Nesting {
+        depth: usize,
+        too_deep: Option<Span>,
+    }
+    impl Nesting {
+        fn enter<N: VisitWith<Self>>(&mut self, node: &N, span: Span) {
+            if self.too_deep.is_some() {
+                return;
+            }
+            if self.depth == MAX_NESTING {
+                self.too_deep = Some(span);
+                return;
+            }
+            self.depth += 1;
+            node.visit_children_with(self);
+            self.depth -= 1;
+        }
+    }
+    impl Visit for Nesting {
+        fn visit_expr(&mut self, node: &Expr) {
+            match node {
+                Expr::Array(_)
+                | Expr::Object(_)
+                | Expr::Fn(_)
+                | Expr::Arrow(_)
+                | Expr::Class(_)
+                | Expr::Assign(_) => self.enter(node, node.span()),
+                // Chains of operators, calls and member accesses cost swc
+                // time in proportion to their length only.
+                _ => node.visit_children_with(self),
+            }
+        }
+        fn visit_stmt(&mut self, node: &Stmt) {
+            self.enter(node, node.span());
+        }
+        fn visit_pat(&mut self, node: &Pat) {
+            self.enter(node, node.span());
+        }
+        fn visit_ts_type(&mut self, node: &TsType) {
+            self.enter(node, node.span());
+        }
+    }
+    let mut nesting = Nesting {
+        depth: 0,
+        too_deep: None,
+    };
+    program.visit_with(&mut nesting);
+    nesting.too_deep
+}
+
 fn needs_module_semantics(module: &Module) -> bool {
     struct FindsImportMeta(bool);
     impl Visit for FindsImportMeta {
@@ -362,9 +566,96 @@ mod tests {
         assert!(!source.code.contains(RESULT_EXPORT));
     }
 
+    fn nested(depth: usize) -> [String; 7] {
+        [
+            format!("{}1{}", "(".repeat(depth), ")".repeat(depth)),
+            format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
+            format!("{}1{}", "({a:".repeat(depth), "})".repeat(depth)),
+            format!("{}1", "()=>".repeat(depth)),
+            format!("{}{}", "function f(){".repeat(depth), "}".repeat(depth)),
+            format!("{};", "if (1)".repeat(depth)),
+            format!("let a; await 0; {}1", "a=".repeat(depth)),
+        ]
+    }
+
+    /// Nesting overflowed the worker's main-thread stack (and so killed the
+    /// worker) at a few thousand levels.
+    #[test]
+    fn deep_nesting_is_refused_in_words() {
+        for code in nested(20_000) {
+            let error = prepare(&code, "main.ts").expect_err("too deep");
+            assert!(
+                error.to_string().contains("more than 1000 levels deep"),
+                "{error}"
+            );
+        }
+        // Past the bracket count, nesting without brackets is caught after
+        // parsing, on a stack sized for it.
+        let error = prepare(&nested(20_000)[6], "main.ts").expect_err("too deep");
+        assert_eq!(
+            error,
+            PrepareError::Syntax(SyntaxError {
+                message: "the code nests more than 1000 levels deep".to_owned(),
+                line: 1,
+                column: 2015,
+            })
+        );
+    }
+
+    /// Chains swc handles in linear time are not limited; they take stack in
+    /// proportion to their length, on a thread sized for it.
+    #[test]
+    fn long_chains_are_prepared() {
+        let length = 20_000;
+        for code in [
+            format!("{}1", "!".repeat(length)),
+            format!("1{}", "+1".repeat(length)),
+            format!("a{}", ".b".repeat(length)),
+            format!("{}1", "x?y:".repeat(length)),
+            format!("await 0; {}1", "typeof ".repeat(length)),
+        ] {
+            let source = prepare(&code, "main.ts").expect("prepares");
+            assert!(!source.code.is_empty());
+        }
+    }
+
+    #[test]
+    fn brackets_are_counted_outside_strings_and_comments_only() {
+        let opening = "(".repeat(MAX_NESTING + 1);
+        for code in [
+            format!("'{opening}'"),
+            format!("\"{opening}\""),
+            format!("`{opening}`"),
+            format!("'\\'{opening}'"),
+            format!("// {opening}\n1"),
+            format!("/* {opening} */ 1"),
+        ] {
+            assert_eq!(first_bracket_too_deep(&code), None, "{code:.20}");
+            prepare(&code, "main.ts").expect("prepares");
+        }
+        let code = format!("1;\n  {opening}");
+        assert_eq!(first_bracket_too_deep(&code), Some(5 + MAX_NESTING));
+        let error = prepare(&code, "main.ts").expect_err("too deep");
+        assert!(
+            error
+                .to_string()
+                .ends_with("brackets more than 1000 levels deep (at line 2, column 1003)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_is_prepared() {
+        // Each level of these is one to three expressions or statements.
+        for code in nested(MAX_NESTING / 3 - 1) {
+            let source = prepare(&code, "main.ts").expect("prepares");
+            assert!(!source.code.is_empty());
+        }
+    }
+
     #[test]
     fn syntax_error_names_line_and_column() {
-        let error = prepare("let a = 1;\nlet = ;", "main.ts").expect_err("invalid");
+        let error = prepare_here("let a = 1;\nlet = ;", "main.ts").expect_err("invalid");
         assert_eq!(error.line, 2);
         assert!(error.column >= 1);
         assert!(error.to_string().contains("line 2"), "{error}");
