@@ -71,6 +71,45 @@ async fn globals_and_script_declarations_are_resumed() {
     assert_eq!(server.eval("typeof counter").await, "undefined");
 }
 
+/// Code that locks the global object leaves a heap no runtime can be built
+/// from: it fails in words and stores nothing (such a heap used to be stored,
+/// and every execution resuming it killed its worker); the session it ran in
+/// goes on from its last good heap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_global_object_is_not_stored() {
+    let server = ServerOptions::new()
+        .args(["--max-concurrent-executions", "1"])
+        .start()
+        .await;
+    let workers = server.worker_pids();
+    let first = server
+        .run_and_wait_with(json!({ "code": "globalThis.kept = 1; kept", "session": "p" }))
+        .await;
+    completed_heap(&first);
+    for lock in [
+        "Object.preventExtensions(globalThis)",
+        "Object.seal(globalThis)",
+        "Object.freeze(globalThis)",
+        "Object.defineProperty(globalThis, 'Deno', { value: 1 })",
+    ] {
+        let record = server
+            .run_and_wait_with(json!({ "code": format!("{lock}; 1"), "session": "p" }))
+            .await;
+        assert_eq!(record["status"], "failed", "{lock}: {record}");
+        assert!(record.get("heap").is_none(), "{lock}: {record}");
+        assert!(
+            error_of(&record).contains("a heap cannot be resumed from"),
+            "{lock}: {record}"
+        );
+    }
+    let next = server
+        .run_and_wait_with(json!({ "code": "kept + 1", "session": "p" }))
+        .await;
+    assert_eq!(next["result"], "2", "{next}");
+    completed_heap(&next);
+    assert_eq!(server.worker_pids(), workers, "a worker was replaced");
+}
+
 /// A heap resumed generation after generation must not grow without bound:
 /// nothing of ours (console, timers, result encoding, the hidden internals)
 /// may leave something behind per execution.

@@ -344,8 +344,15 @@ impl Engine {
         if stop.is_some() {
             runtime.v8_isolate().cancel_terminate_execution();
         }
-        restore_internals(&mut runtime);
+        let restorable = restore_internals(&mut runtime);
         let blob = runtime.snapshot();
+        if !restorable && stop.is_none() && evaluated.is_ok() {
+            return Outcome::failed(
+                "the code completed, but it left the global object in a state a heap cannot \
+                 be resumed from (non-extensible, sealed or frozen, or with a `Deno` property \
+                 of its own that cannot be replaced), so the heap was not stored",
+            );
+        }
         let heap = match (stop, &evaluated) {
             (None, Ok(_)) => match heap::encode(&blob) {
                 Ok(object) if object.len() > MAX_HEAP_OBJECT_BYTES => {
@@ -579,19 +586,25 @@ fn hide_internals(runtime: &mut JsRuntime) {
     move_internals(runtime, true);
 }
 
-fn restore_internals(runtime: &mut JsRuntime) {
-    move_internals(runtime, false);
+/// Puts the internals back before a snapshot. `false` when the agent's code
+/// made that impossible (a non-extensible global object, or a `Deno` of its
+/// own that cannot be replaced): deno_core cannot build a runtime from such a
+/// heap, so it must not be stored.
+fn restore_internals(runtime: &mut JsRuntime) -> bool {
+    move_internals(runtime, false)
 }
 
-fn move_internals(runtime: &mut JsRuntime, hide: bool) {
+fn move_internals(runtime: &mut JsRuntime, hide: bool) -> bool {
     deno_core::scope!(scope, runtime);
     let global = scope.get_current_context().global(scope);
     let Some(private_name) = v8::String::new(scope, HIDDEN_INTERNALS) else {
-        return;
+        return false;
     };
     let private = v8::Private::for_api(scope, Some(private_name));
+    let mut moved = true;
     for name in INTERNALS {
         let Some(key) = v8::String::new(scope, name) else {
+            moved = false;
             continue;
         };
         if hide {
@@ -602,10 +615,19 @@ fn move_internals(runtime: &mut JsRuntime, hide: bool) {
         } else if let Some(value) = global.get_private(scope, private)
             && !value.is_undefined()
         {
-            global.set(scope, key.into(), value);
-            global.delete_private(scope, private);
+            // Defined, not assigned: an accessor or a read-only `Deno` of
+            // the agent's would take an assignment without storing it.
+            global.define_own_property(scope, key.into(), value, v8::PropertyAttribute::NONE);
+            let back = global
+                .get(scope, key.into())
+                .is_some_and(|now| now.strict_equals(value));
+            moved &= back;
+            if back {
+                global.delete_private(scope, private);
+            }
         }
     }
+    moved
 }
 
 /// V8 leaves `Error.stackTraceLimit` unset in snapshot-creating isolates, so
