@@ -304,6 +304,41 @@ async fn a_session_logs_its_executions_and_resumes_its_latest_heap() {
     server.stop().await;
 }
 
+/// A session's executions run in the order submitted, and the ones waiting
+/// for their turn do not hold a worker: an execution outside the session runs
+/// at once on the other worker. (A slot used to take the session's next
+/// execution off the queue and then wait, idle, for the session's turn.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_backlog_runs_in_order_and_leaves_other_workers_free() {
+    let root = tempfile::tempdir().expect("temporary directory");
+    let server = stateful_in(root.path(), &["--max-concurrent-executions", "2"]).await;
+    let first = server
+        .start_js_with(json!({
+            "code": "globalThis.order = [0]; await new Promise(r => setTimeout(r, 3000)); order.join()",
+            "session": "s",
+        }))
+        .await;
+    server.wait_status(&first, "running").await;
+    let mut backlog = Vec::new();
+    for n in 1..=4 {
+        let code = format!("order.push({n}); order.join()");
+        backlog.push(
+            server
+                .start_js_with(json!({ "code": code, "session": "s" }))
+                .await,
+        );
+    }
+    let outside = server.run_and_wait("6 * 7").await;
+    assert_eq!(outside["result"], "42", "{outside}");
+    assert_eq!(server.get(&first).await["status"], "running");
+    for id in &backlog {
+        assert_eq!(server.get(id).await["status"], "queued", "{id}");
+    }
+
+    let last = server.wait_final(&backlog[3]).await;
+    assert_eq!(last["result"], "0,1,2,3,4", "{last}");
+}
+
 #[tokio::test]
 async fn an_explicit_heap_overrides_the_sessions_latest() {
     let (_root, server) = stateful().await;

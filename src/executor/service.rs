@@ -1,12 +1,13 @@
 //! [`Executor`]: the handle the tool layer talks to.
 //!
 //! Submissions are validated, recorded as `queued` and put on one queue that
-//! `max_concurrent` slot tasks drain; each slot owns one worker process and runs
-//! one execution at a time on it. Every status change is written to the record
+//! `max_concurrent` slot tasks drain (an execution in a session only when the
+//! session's previous one has settled); each slot owns one worker process and
+//! runs one execution at a time on it. Every status change is written to the record
 //! journal before anyone can observe it, so what a caller was told survives a
 //! restart.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -84,9 +85,12 @@ struct Inner {
     /// Live state of executions that are not final yet.
     active: Mutex<HashMap<String, Active>>,
     shutting_down: AtomicBool,
-    /// One lock per session with executions in flight: a session's executions
-    /// run one after another, each resuming the heap the previous one left.
-    session_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// A session's executions run one after another, in the order they were
+    /// submitted, each resuming the heap the previous one left. Only the
+    /// session's current execution is on the queue (or running); a key here
+    /// means it has one, and the executions submitted after it wait in its
+    /// list, off the queue, so a session's backlog never holds a slot idle.
+    session_turns: Mutex<HashMap<String, VecDeque<Pending>>>,
 }
 
 /// An accepted execution waiting for a worker.
@@ -141,7 +145,7 @@ impl Executor {
             running: AtomicUsize::new(0),
             active: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
-            session_locks: Mutex::new(HashMap::new()),
+            session_turns: Mutex::new(HashMap::new()),
             config,
         });
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
@@ -197,14 +201,13 @@ impl Executor {
             session: request.session,
             tags: request.tags,
         };
-        let queued = lock(&inner.queue)
-            .as_ref()
-            .is_some_and(|queue| queue.send(pending).is_ok());
-        if !queued {
-            inner.finish(
-                &execution_id,
-                Settled::from(Outcome::failed("the server is shutting down")),
-            );
+        let Some(pending) = inner.take_turn(pending) else {
+            // Queued behind the session's current execution.
+            return Ok(execution_id);
+        };
+        if let Err(pending) = inner.enqueue(pending) {
+            inner.refuse(&pending);
+            inner.pass_turn(pending.session.as_deref());
             return Err(ExecutorError::ShuttingDown);
         }
         Ok(execution_id)
@@ -434,32 +437,66 @@ impl Inner {
         active.status.send_replace(settled.status);
     }
 
-    /// Waits for the session's earlier executions to finish.
-    async fn lock_session(&self, session: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let session_lock = lock(&self.session_locks)
-            .entry(session.to_owned())
-            .or_default()
-            .clone();
-        session_lock.lock_owned().await
-    }
-
-    /// Lets the session's next execution run.
-    fn end_turn(&self, turn: Option<tokio::sync::OwnedMutexGuard<()>>, session: Option<&str>) {
-        drop(turn);
-        if let Some(session) = session {
-            self.release_session(session);
+    /// `pending` back if it may go on the queue now: it has no session, or
+    /// its session has no execution on the queue or running. Otherwise it
+    /// waits for its turn (see `session_turns`).
+    fn take_turn(&self, pending: Pending) -> Option<Pending> {
+        let Some(session) = &pending.session else {
+            return Some(pending);
+        };
+        let mut turns = lock(&self.session_turns);
+        match turns.get_mut(session) {
+            Some(waiting) => {
+                waiting.push_back(pending);
+                None
+            }
+            None => {
+                turns.insert(session.clone(), VecDeque::new());
+                Some(pending)
+            }
         }
     }
 
-    /// Forgets the session's lock once nobody holds or awaits it.
-    fn release_session(&self, session: &str) {
-        let mut locks = lock(&self.session_locks);
-        if locks
-            .get(session)
-            .is_some_and(|session_lock| Arc::strong_count(session_lock) == 1)
-        {
-            locks.remove(session);
+    /// The session's current execution is over: its next one goes on the
+    /// queue, or the session has no turn to hand out any more.
+    fn pass_turn(&self, session: Option<&str>) {
+        let Some(session) = session else { return };
+        loop {
+            let next = {
+                let mut turns = lock(&self.session_turns);
+                let Some(waiting) = turns.get_mut(session) else {
+                    return;
+                };
+                match waiting.pop_front() {
+                    Some(next) => next,
+                    None => {
+                        turns.remove(session);
+                        return;
+                    }
+                }
+            };
+            match self.enqueue(next) {
+                Ok(()) => return,
+                Err(refused) => self.refuse(&refused),
+            }
         }
+    }
+
+    /// Puts an execution on the queue the slots drain; gives it back once the
+    /// queue is closed (shutdown).
+    fn enqueue(&self, pending: Pending) -> Result<(), Box<Pending>> {
+        match lock(&self.queue).as_ref() {
+            Some(queue) => queue.send(pending).map_err(|refused| Box::new(refused.0)),
+            None => Err(Box::new(pending)),
+        }
+    }
+
+    /// Ends an execution the closed queue would not take.
+    fn refuse(&self, pending: &Pending) {
+        self.finish(
+            &pending.job.execution_id,
+            Settled::from(Outcome::failed("the server is shutting down")),
+        );
     }
 
     /// Finds the heap to resume (explicit, or the session's latest) and loads
@@ -591,16 +628,14 @@ async fn run_slot(
         let next = queue.lock().await.recv().await;
         let Some(mut pending) = next else { break };
         let execution_id = pending.job.execution_id.clone();
+        let session = pending.session.clone();
         let cancel = lock(&inner.active)
             .get(&execution_id)
-            .map(|active| active.cancel.clone());
-        let Some(cancel) = cancel else { continue };
-        let session = pending.session.clone();
-        let turn = match &session {
-            Some(session) => Some(inner.lock_session(session).await),
-            None => None,
-        };
-        if !cancel.is_cancelled() && inner.start(&execution_id) {
+            .map(|active| active.cancel.clone())
+            .filter(|cancel| !cancel.is_cancelled());
+        if let Some(cancel) = cancel
+            && inner.start(&execution_id)
+        {
             inner.running.fetch_add(1, Ordering::SeqCst);
             let outcome = match inner.load_heap(&mut pending).await {
                 Err(error) => Outcome::Failed { error },
@@ -608,17 +643,17 @@ async fn run_slot(
             };
             // The worker is free as soon as the outcome is in: storing the heap
             // and logging the session happen while it runs the next execution.
-            // The session's turn is held until then, so the session's next
-            // execution still resumes the heap this one leaves.
+            // The session's turn passes only then, so the session's next
+            // execution resumes the heap this one leaves.
             let inner = inner.clone();
             tokio::spawn(async move {
                 let settled = inner.settle(&pending, outcome).await;
                 inner.running.fetch_sub(1, Ordering::SeqCst);
                 inner.finish(&execution_id, settled);
-                inner.end_turn(turn, session.as_deref());
+                inner.pass_turn(session.as_deref());
             });
         } else {
-            inner.end_turn(turn, session.as_deref());
+            inner.pass_turn(session.as_deref());
         }
     }
     if let Some(process) = worker {
