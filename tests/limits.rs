@@ -325,3 +325,38 @@ async fn deeply_nested_code_is_refused_and_long_chains_run() {
 
     assert_eq!(server.worker_pids(), workers, "a worker was replaced");
 }
+
+/// Code waiting on a timer is stopped at its deadline, or when cancelled, by
+/// the worker itself: terminating V8 does not wake an event loop that waits,
+/// so such executions used to end only when the server killed their worker
+/// (a stateful one 10 s past its deadline). A stateless worker goes on; a
+/// stateful runtime stopped while waiting cannot be snapshotted, so its
+/// worker reports and then makes way for a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_code_is_stopped_at_its_deadline() {
+    for stateless in [true, false] {
+        let mode: &[&str] = if stateless { &["--stateless"] } else { &[] };
+        let server =
+            Server::start_with(&[mode, &["--max-concurrent-executions", "1"]].concat()).await;
+        let workers = server.worker_pids();
+        let record = server
+            .run_and_wait_with(json!({
+                "code": "await new Promise(r => setTimeout(r, 600000)); 1",
+                "execution_timeout_secs": 1,
+            }))
+            .await;
+        assert_eq!(record["status"], "timed_out", "{mode:?}: {record}");
+        let duration_ms = record["duration_ms"].as_u64().expect("duration_ms");
+        assert!(duration_ms < 5_000, "{mode:?}: {record}");
+
+        let waiting = server.start_js("setTimeout(() => {}, 600000); 1").await;
+        server.wait_status(&waiting, "running").await;
+        let record = server.cancel(&waiting).await;
+        assert_eq!(record["status"], "cancelled", "{mode:?}: {record}");
+
+        if stateless {
+            assert_eq!(server.worker_pids(), workers, "a worker was replaced");
+        }
+        assert_still_serves(&server).await;
+    }
+}

@@ -71,6 +71,46 @@ async fn globals_and_script_declarations_are_resumed() {
     assert_eq!(server.eval("typeof counter").await, "undefined");
 }
 
+/// An execution that fails or is stopped while its result is still pending
+/// (an error thrown by a timer, an unhandled rejection, a timeout during an
+/// `await`) fails in words; making a snapshot of such a runtime aborted the
+/// worker ("Unknown external reference"), so none is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_while_awaiting_fails_in_words() {
+    let server = ServerOptions::new()
+        .args(["--max-concurrent-executions", "1"])
+        .start()
+        .await;
+    let cases = [
+        (
+            "setTimeout(() => { throw new Error('from a timer') }, 10); \
+             await new Promise(r => setTimeout(r, 1e6)); 1",
+            "failed",
+            "from a timer",
+        ),
+        (
+            "Promise.reject(new Error('unhandled')); await new Promise(r => setTimeout(r, 1e6))",
+            "failed",
+            "unhandled",
+        ),
+        (
+            "await new Promise(r => setTimeout(r, 1e6))",
+            "timed_out",
+            "timed out",
+        ),
+    ];
+    for (code, status, error) in cases {
+        let record = server
+            .run_and_wait_with(json!({ "code": code, "execution_timeout_secs": 1 }))
+            .await;
+        assert_eq!(record["status"], status, "{code}: {record}");
+        assert!(error_of(&record).contains(error), "{code}: {record}");
+        assert!(record.get("heap").is_none(), "{code}: {record}");
+        let next = run(&server, "globalThis.after = 1; after", None).await;
+        completed_heap(&next);
+    }
+}
+
 /// Code that locks the global object leaves a heap no runtime can be built
 /// from: it fails in words and stores nothing (such a heap used to be stored,
 /// and every execution resuming it killed its worker); the session it ran in

@@ -25,7 +25,11 @@ pub enum StopReason {
 /// The first stop reason recorded for one execution; later ones are ignored so
 /// the outcome names what actually happened first.
 #[derive(Debug, Default)]
-pub struct StopFlag(AtomicU8);
+pub struct StopFlag {
+    reason: AtomicU8,
+    /// Wakes [`StopFlag::stopped`].
+    raised: tokio::sync::Notify,
+}
 
 impl StopFlag {
     pub fn set(&self, reason: StopReason) {
@@ -35,12 +39,22 @@ impl StopFlag {
             StopReason::HeapExceeded => 3,
         };
         let _ = self
-            .0
+            .reason
             .compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+        self.raised.notify_one();
+    }
+
+    /// Resolves once a reason is set. Terminating the isolate stops running
+    /// JS, but not an event loop that is waiting (on a timer, say): the
+    /// engine also stops waiting when this resolves.
+    pub async fn stopped(&self) {
+        while self.get().is_none() {
+            self.raised.notified().await;
+        }
     }
 
     pub fn get(&self) -> Option<StopReason> {
-        match self.0.load(Ordering::SeqCst) {
+        match self.reason.load(Ordering::SeqCst) {
             1 => Some(StopReason::TimedOut),
             2 => Some(StopReason::Cancelled),
             3 => Some(StopReason::HeapExceeded),

@@ -156,6 +156,9 @@ pub struct Engine {
     retired: RefCell<Option<JsRuntime>>,
     /// The heap limit of the last job, for the next spare isolate.
     last_heap_limit: Cell<Option<usize>>,
+    /// Set when a job left a runtime that can be neither snapshotted nor
+    /// dropped (see [`Engine::is_spent`]).
+    spent: Cell<bool>,
     /// Stateless mode's idle isolate (see the module docs). Declared before
     /// `event_loop`, so it is dropped while the tokio context still exists.
     _keeper: Option<JsRuntime>,
@@ -203,9 +206,19 @@ impl Engine {
             spare: RefCell::new(None),
             retired: RefCell::new(None),
             last_heap_limit: Cell::new(None),
+            spent: Cell::new(false),
             _keeper: keeper,
             event_loop,
         })
+    }
+
+    /// True once a job has left this engine unable to run another: a
+    /// stateful runtime stopped or failed while deno_core still waited on a
+    /// promise of it holds native callbacks V8 cannot snapshot (it aborts
+    /// the process), and a snapshot-creating runtime cannot be dropped
+    /// either; it is leaked. The worker reports the outcome and exits.
+    pub fn is_spent(&self) -> bool {
+        self.spent.get()
     }
 
     /// The watchdog, for cancelling the running job from another thread.
@@ -262,7 +275,12 @@ impl Engine {
                 Err(error) => Outcome::failed(error),
             }
         };
-        drop(restored);
+        if self.spent.get() {
+            // The leaked runtime was built from it.
+            std::mem::forget(restored);
+        } else {
+            drop(restored);
+        }
         outcome
     }
 
@@ -323,7 +341,8 @@ impl Engine {
         isolate
             .loader
             .add_source_map(&file_name(job), source.source_map.clone());
-        let (flag, evaluated) =
+        // A snapshot-free runtime drops fine, waiting or not.
+        let (flag, evaluated, _waiting) =
             self.execute(&mut isolate.runtime, job, source, &isolate.budget, console);
         (classify(job, flag.get(), evaluated, None), isolate.runtime)
     }
@@ -339,8 +358,13 @@ impl Engine {
         budget: &ArrayBufferBudget,
         console: ConsoleSink,
     ) -> Outcome {
-        let (flag, evaluated) = self.execute(&mut runtime, job, source, budget, console);
+        let (flag, evaluated, waiting) = self.execute(&mut runtime, job, source, budget, console);
         let stop = flag.get();
+        if waiting {
+            self.spent.set(true);
+            std::mem::forget(runtime);
+            return classify(job, stop, evaluated, None);
+        }
         if stop.is_some() {
             runtime.v8_isolate().cancel_terminate_execution();
         }
@@ -374,7 +398,8 @@ impl Engine {
     }
 
     /// Evaluates the job in `runtime` under its limits; returns why JS was
-    /// stopped (if it was) and the encoded result or the error text.
+    /// stopped (if it was), the encoded result or the error text, and whether
+    /// deno_core was still waiting on a promise of the evaluation.
     fn execute(
         &self,
         runtime: &mut JsRuntime,
@@ -382,7 +407,7 @@ impl Engine {
         source: &PreparedSource,
         budget: &ArrayBufferBudget,
         console: ConsoleSink,
-    ) -> (Arc<StopFlag>, Result<String, String>) {
+    ) -> (Arc<StopFlag>, Result<String, String>, bool) {
         runtime.op_state().borrow_mut().put(console);
         hide_internals(runtime);
         if job.stateful {
@@ -409,12 +434,20 @@ impl Engine {
             Instant::now() + job.timeout,
         );
         let file_name = file_name(job);
-        let evaluated = self
-            .event_loop
-            .block_on(evaluate(runtime, source, &file_name))
-            .and_then(|value| encode(runtime, value));
+        let evaluated = self.event_loop.block_on(async {
+            tokio::select! {
+                biased;
+                evaluated = evaluate(runtime, source, &file_name) => evaluated,
+                // The outcome is the stop reason's, whatever this says.
+                () = flag.stopped() => Err(Unfinished::waiting("stopped".to_owned())),
+            }
+        });
         self.watchdog.disarm();
-        (flag, evaluated)
+        let waiting = matches!(&evaluated, Err(unfinished) if unfinished.waiting);
+        let evaluated = evaluated
+            .map_err(|unfinished| unfinished.error)
+            .and_then(|value| encode(runtime, value));
+        (flag, evaluated, waiting)
     }
 }
 
@@ -691,28 +724,55 @@ fn startup_snapshot() -> Result<Box<[u8]>, EngineError> {
     Ok(runtime.snapshot())
 }
 
+/// Why evaluation produced no value.
+struct Unfinished {
+    error: String,
+    /// deno_core was still waiting on a promise of the evaluation (its
+    /// module evaluation, or the result's resolution), through native
+    /// callbacks that V8 cannot put in a snapshot.
+    waiting: bool,
+}
+
+impl Unfinished {
+    fn settled(error: String) -> Self {
+        Self {
+            error,
+            waiting: false,
+        }
+    }
+
+    fn waiting(error: String) -> Self {
+        Self {
+            error,
+            waiting: true,
+        }
+    }
+}
+
 /// Runs the code, awaits its value if it is a promise, and then keeps the event
 /// loop going until it is idle (pending timers still fire).
 async fn evaluate(
     runtime: &mut JsRuntime,
     source: &PreparedSource,
     file_name: &str,
-) -> Result<v8::Global<v8::Value>, String> {
+) -> Result<v8::Global<v8::Value>, Unfinished> {
     let value = match source.kind {
         SourceKind::Script => runtime
             .execute_script(file_name.to_owned(), source.code.clone())
-            .map_err(|error| describe(&error))?,
-        SourceKind::Module => evaluate_module(runtime, source, file_name).await?,
+            .map_err(|error| Unfinished::settled(describe(&error)))?,
+        SourceKind::Module => evaluate_module(runtime, source, file_name)
+            .await
+            .map_err(Unfinished::waiting)?,
     };
     let resolution = runtime.resolve(value);
     let value = runtime
         .with_event_loop_promise(resolution, PollEventLoopOptions::default())
         .await
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| Unfinished::waiting(error.to_string()))?;
     runtime
         .run_event_loop(PollEventLoopOptions::default())
         .await
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| Unfinished::settled(error.to_string()))?;
     Ok(value)
 }
 

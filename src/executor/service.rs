@@ -784,9 +784,9 @@ async fn supervise(
                 Ok(Some(FromWorker::Done(outcome))) => {
                     return Followed::To(outcome, Some(Box::new(worker)));
                 }
-                Ok(Some(FromWorker::Fatal { error })) => {
+                Ok(Some(FromWorker::Retired(outcome))) => {
                     worker.exit_status().await;
-                    return Followed::To(Outcome::Failed { error }, None);
+                    return Followed::To(outcome, None);
                 }
                 Ok(Some(FromWorker::Ready)) => {}
                 // Unread data can only be this job (the worker's reader thread

@@ -29,7 +29,7 @@ pub fn run(mode: EngineMode) -> anyhow::Result<()> {
     let engine = Engine::boot(mode).context("booting V8")?;
     let last_words = socket.try_clone().context("cloning the worker socket")?;
     on_fatal_oom(move |error| {
-        let _ = write_frame(&last_words, &FromWorker::Fatal { error });
+        let _ = write_frame(&last_words, &FromWorker::Retired(Outcome::failed(error)));
     });
     write_frame(&socket, &FromWorker::Ready).context("greeting the server")?;
 
@@ -44,6 +44,12 @@ pub fn run(mode: EngineMode) -> anyhow::Result<()> {
     for (job, max_output_bytes) in incoming {
         let console = console_sink(&socket, max_output_bytes)?;
         let outcome = engine.run(&job, console);
+        if engine.is_spent() {
+            write_frame(&socket, &FromWorker::Retired(outcome)).context("reporting an outcome")?;
+            // SAFETY: ends the process at once, as after a fatal V8 error: the
+            // spent runtime is in no state for exit handlers.
+            unsafe { libc::_exit(0) };
+        }
         report(&socket, outcome)?;
         engine.tidy();
     }

@@ -35,9 +35,11 @@ pub enum FromWorker {
     Output { level: ConsoleLevel, text: String },
     /// The running job finished.
     Done(Outcome),
-    /// The running job ended the process (a fatal V8 out-of-memory error);
-    /// the worker exits right after sending this.
-    Fatal { error: String },
+    /// The running job's outcome, from a worker that exits right after
+    /// sending it because its engine cannot run another job: a fatal V8
+    /// out-of-memory error, or a stateful runtime stopped while deno_core
+    /// still waited on it (see `Engine::is_spent`).
+    Retired(Outcome),
 }
 
 pub fn encode<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
