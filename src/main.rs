@@ -12,7 +12,7 @@ use mcp_v8::cli::{self, Cli, Command};
 use mcp_v8::config::Config;
 use mcp_v8::engine::EngineMode;
 use mcp_v8::executor::records::Retention;
-use mcp_v8::executor::{Executor, ExecutorConfig, worker};
+use mcp_v8::executor::{Executor, ExecutorConfig, state_dir, worker};
 use mcp_v8::sessions::SessionStore;
 use mcp_v8::storage::{self, HeapStore};
 use mcp_v8::tools::McpV8;
@@ -25,7 +25,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command_or_serve() {
         Command::Config(command) => cli::run_config_command(&command),
         Command::Worker { stateless } => {
-            init_logging("info");
+            // The server's level, handed down through the environment.
+            init_logging(&std::env::var(WORKER_LOG_LEVEL).unwrap_or_else(|_| "info".to_owned()));
             worker::child::run(if stateless {
                 EngineMode::Stateless
             } else {
@@ -36,6 +37,8 @@ fn main() -> anyhow::Result<()> {
             let config = cli::load(&cli)?;
             config.ensure_supported()?;
             init_logging(&config.server.log_level);
+            // SAFETY: no other thread exists yet; workers inherit it.
+            unsafe { std::env::set_var(WORKER_LOG_LEVEL, &config.server.log_level) };
             tokio::runtime::Runtime::new()
                 .context("starting the async runtime")?
                 .block_on(serve(config))
@@ -49,6 +52,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Checked before anything starts, so a bad Host/Origin entry or an
     // unreadable tokens file fails fast.
     let http = HttpServer::from_config(&config)?;
+    let _state_dir = state_dir::lock(&config.state_dir())?;
     let heap_store = storage::open(&config.storage)
         .await
         .context("opening the heap store")?;
@@ -155,11 +159,12 @@ fn executor_config(
     })
 }
 
+/// How a worker learns the server's log filter (`server.log_level`).
+const WORKER_LOG_LEVEL: &str = "MCP_V8_WORKER_LOG_LEVEL";
+
 /// Logs go to stderr: on stdio, stdout is the MCP channel.
-fn init_logging(default_directive: &str) {
-    let filter = EnvFilter::try_from_env("MCP_V8_LOG")
-        .or_else(|_| EnvFilter::try_new(default_directive))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+fn init_logging(directive: &str) {
+    let filter = EnvFilter::try_new(directive).unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

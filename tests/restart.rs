@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::ServerOptions;
+use common::{Server, ServerOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_and_output_survive_a_restart() {
@@ -30,4 +30,27 @@ async fn records_and_output_survive_a_restart() {
         .find(|summary| summary["execution_id"] == id.as_str())
         .unwrap_or_else(|| panic!("{id} missing from {listed:?}"));
     assert_eq!(entry["status"], "completed");
+}
+
+/// Two servers on one state directory would corrupt each other's records
+/// (two MCP clients started with the same settings do this): the second is
+/// refused at start-up, by name, and the first serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_state_directory_is_refused() {
+    let server = Server::start_with(&["--stateless"]).await;
+    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-v8"))
+        .arg("--state-dir")
+        .arg(server.state_dir())
+        .arg("--stateless")
+        .stdin(std::process::Stdio::null())
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(30), second)
+        .await
+        .expect("the second server exits")
+        .expect("the second server runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!("is in use by another mcp-v8 process (pid {})", server.pid());
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert_eq!(server.eval("1+1").await, "2");
 }

@@ -9,6 +9,7 @@ mod error;
 pub mod output;
 pub mod records;
 mod service;
+pub mod state_dir;
 mod types;
 pub mod worker;
 

@@ -46,8 +46,8 @@ pub const RUN_JS: &str = "\
 Start running JavaScript or TypeScript in a fresh, isolated V8 runtime. Answers at once with an \
 execution_id while the code runs in the background (or waits up to wait_ms for it to finish).
 
-`code` may be a plain script or an ES module: top-level `await` and `import` declarations are \
-allowed. TypeScript (type annotations, interfaces, enums) is accepted. The result is the value of \
+`code` may be a plain script or an ES module: top-level `await` and `export` are allowed; \
+`import` of other modules is not supported yet. TypeScript (type annotations, interfaces, enums) is accepted. The result is the value of \
 the last expression statement, awaited if it is a Promise, as text: strings as they are \
 ('hello' gives hello), objects and arrays as JSON ({a:1} gives {\"a\":1}), other values as \
 JavaScript writes them (undefined, null, 42, 10n). The execution finishes once that value is \

@@ -1,0 +1,88 @@
+//! One server process per state directory.
+//!
+//! The record journal, the output logs and (by default) the session database
+//! live in the state directory, and two processes writing them at once would
+//! corrupt each other's records: the second server to start is refused, by
+//! name, before it touches anything.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+/// Held for as long as the server runs; the lock goes with the process.
+#[derive(Debug)]
+pub struct StateDirLock {
+    _file: File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateDirError {
+    #[error(
+        "the state directory {} is in use by another mcp-v8 process{}; each server needs \
+         its own: set --state-dir (MCP_V8_STATE_DIR or server.state_dir), one per MCP \
+         client that starts a server",
+        dir.display(),
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    InUse { dir: PathBuf, holder: Option<u32> },
+    #[error("locking the state directory {}: {source}", dir.display())]
+    Io {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Creates `dir` if needed and takes its lock (the file `lock` in it, which
+/// names the holder's pid).
+pub fn lock(dir: &Path) -> Result<StateDirLock, StateDirError> {
+    let io = |source| StateDirError::Io {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join("lock"))
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(StateDirError::InUse {
+                dir: dir.to_path_buf(),
+                holder: holder.trim().parse().ok(),
+            });
+        }
+        Err(TryLockError::Error(error)) => return Err(io(error)),
+    }
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    writeln!(file, "{}", std::process::id()).map_err(io)?;
+    Ok(StateDirLock { _file: file })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_is_refused_naming_the_holder() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = dir.path().join("state");
+        let held = lock(&state).expect("first lock");
+        let error = lock(&state).expect_err("second lock");
+        let pid = std::process::id();
+        assert!(
+            matches!(error, StateDirError::InUse { holder: Some(holder), .. } if holder == pid),
+            "{error}"
+        );
+        assert!(error.to_string().contains("--state-dir"), "{error}");
+        drop(held);
+        lock(&state).expect("free again");
+    }
+}
