@@ -372,3 +372,33 @@ async fn waiting_code_is_stopped_at_its_deadline() {
         assert_still_serves(&server).await;
     }
 }
+
+/// WebAssembly memories and resizable ArrayBuffers come from the operating
+/// system, past V8's heap limit and the ArrayBuffer budget: the worker's
+/// resident memory is watched too, so they cannot take the host's memory
+/// (with the default 8 MB limit, each of these took 300 MB and completed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_from_outside_the_heap_counts_against_the_limit() {
+    let server = one_stateless_worker().await;
+    assert_still_serves(&server).await;
+    let workers = server.worker_pids();
+    let cases = [
+        "const memory = new WebAssembly.Memory({ initial: 4800 }); \
+         const bytes = new Uint8Array(memory.buffer); \
+         for (let page = 0; page < bytes.length; page += 4096) bytes[page] = 1; 1",
+        "const buffer = new ArrayBuffer(0, { maxByteLength: 1 << 30 }); \
+         buffer.resize(300 << 20); \
+         const bytes = new Uint8Array(buffer); \
+         for (let page = 0; page < bytes.length; page += 4096) bytes[page] = 1; 1",
+    ];
+    for code in cases {
+        let record = server.run_and_wait(code).await;
+        assert_eq!(record["status"], "failed", "{code}: {record}");
+        assert!(
+            error_of(&record).contains("heap limit exceeded"),
+            "{code}: {record}"
+        );
+    }
+    assert_eq!(server.worker_pids(), workers, "a worker was replaced");
+    assert_still_serves(&server).await;
+}

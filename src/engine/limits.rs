@@ -10,7 +10,7 @@
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use deno_core::v8;
 
@@ -226,6 +226,37 @@ struct Armed {
     isolate: v8::IsolateHandle,
     flag: Arc<StopFlag>,
     deadline: Instant,
+    /// How far the worker's resident memory may grow while this runs.
+    memory_allowance: u64,
+    /// The resident memory at the watchdog's first look at this execution.
+    memory_baseline: Option<u64>,
+}
+
+/// How often the watchdog looks at the worker's resident memory while an
+/// execution runs.
+const MEMORY_CHECK_EVERY: Duration = Duration::from_millis(20);
+
+/// The memory an execution may add to its worker's resident set, in bytes,
+/// for a heap limit of `heap_memory_max_mb`.
+///
+/// The heap limit and the ArrayBuffer budget bound what V8 allocates through
+/// them; WebAssembly memories and resizable ArrayBuffers come straight from
+/// the operating system, past both. Watching the process's resident memory
+/// bounds those too: twice the heap limit (heap and buffers) plus 64 MB of
+/// slack for compiled code and V8's own bookkeeping. The check runs between
+/// JS instructions, so one native call (a `fill` of a huge buffer) can
+/// overshoot it for as long as it runs.
+pub fn memory_allowance(heap_memory_max_mb: u32) -> u64 {
+    (2 * u64::from(heap_memory_max_mb) + 64) * 1024 * 1024
+}
+
+/// The process's resident memory in bytes, from `/proc/self/statm`.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
+    Some(pages * page_size)
 }
 
 /// One long-lived thread per worker that terminates the running isolate when
@@ -270,6 +301,7 @@ impl Watchdog {
         isolate: v8::IsolateHandle,
         flag: Arc<StopFlag>,
         deadline: Instant,
+        memory_allowance: u64,
     ) {
         let (slot, wake) = &*self.shared;
         let mut slot = lock(slot);
@@ -281,7 +313,11 @@ impl Watchdog {
             isolate,
             flag,
             deadline,
+            memory_allowance,
+            memory_baseline: None,
         });
+        // An execution armed while the thread sleeps with nothing to guard
+        // needs it awake; otherwise it looks within MEMORY_CHECK_EVERY.
         if slot.wakes_at.is_none_or(|wakes_at| wakes_at > deadline) {
             wake.notify_one();
         }
@@ -315,24 +351,31 @@ fn watch(shared: &(Mutex<Slot>, Condvar)) {
     let (slot, wake) = shared;
     let mut guard = lock(slot);
     loop {
-        let deadline = guard.armed.as_ref().map(|armed| armed.deadline);
-        guard.wakes_at = deadline;
-        guard = match deadline {
-            None => wake.wait(guard).unwrap_or_else(|e| e.into_inner()),
-            Some(deadline) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    if let Some(armed) = guard.armed.take() {
-                        stop(&armed.isolate, &armed.flag, StopReason::TimedOut);
-                    }
-                    guard
-                } else {
-                    wake.wait_timeout(guard, deadline - now)
-                        .map(|(guard, _)| guard)
-                        .unwrap_or_else(|e| e.into_inner().0)
-                }
-            }
+        let now = Instant::now();
+        let Some(armed) = guard.armed.as_mut() else {
+            guard.wakes_at = None;
+            guard = wake.wait(guard).unwrap_or_else(|e| e.into_inner());
+            continue;
         };
+        if now >= armed.deadline {
+            stop(&armed.isolate, &armed.flag, StopReason::TimedOut);
+            guard.armed = None;
+            continue;
+        }
+        if let Some(resident) = resident_bytes() {
+            let baseline = *armed.memory_baseline.get_or_insert(resident);
+            if resident.saturating_sub(baseline) > armed.memory_allowance {
+                stop(&armed.isolate, &armed.flag, StopReason::HeapExceeded);
+                guard.armed = None;
+                continue;
+            }
+        }
+        let wakes_at = armed.deadline.min(now + MEMORY_CHECK_EVERY);
+        guard.wakes_at = Some(wakes_at);
+        guard = wake
+            .wait_timeout(guard, wakes_at - now)
+            .map(|(guard, _)| guard)
+            .unwrap_or_else(|e| e.into_inner().0);
     }
 }
 

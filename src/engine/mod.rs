@@ -432,6 +432,7 @@ impl Engine {
             isolate,
             flag.clone(),
             Instant::now() + job.timeout,
+            limits::memory_allowance(job.heap_memory_max_mb),
         );
         let file_name = file_name(job);
         let evaluated = self.event_loop.block_on(async {
