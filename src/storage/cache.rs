@@ -164,7 +164,12 @@ impl Cache {
         let object = match files::read(&self.dir, key) {
             Ok(Some(object)) => object,
             Ok(None) => {
-                self.index().remove(key);
+                let mut index = self.index();
+                // A concurrent store may have written and indexed it since
+                // the read: forget only a file that is still not there.
+                if !files::object_path(&self.dir, key).exists() {
+                    index.remove(key);
+                }
                 return Lookup::Miss;
             }
             Err(err) => {
@@ -398,5 +403,26 @@ mod tests {
         assert_eq!(reopened.cached_bytes(), 200);
         assert!(!fixture.cached(&keys[0]), "the oldest file is evicted");
         assert!(fixture.cached(&keys[1]) && fixture.cached(&keys[2]));
+    }
+
+    /// A file larger than the new, smaller bound goes; the ones that fit stay
+    /// (it used to be kept, over the bound, and the small ones deleted).
+    #[tokio::test]
+    async fn reopening_with_a_bound_below_one_file_deletes_just_that_file() {
+        let fixture = Fixture::new(1 << 20).await;
+        let (small_a, bytes) = object(40, 100);
+        fixture.store.put(&small_a, bytes).await.expect("put");
+        let (small_b, bytes) = object(41, 100);
+        fixture.store.put(&small_b, bytes).await.expect("put");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (large, bytes) = object(42, 1000);
+        fixture.store.put(&large, bytes).await.expect("put");
+
+        let reopened = CachedStore::open(fixture.remote.clone(), &fixture.cache_dir, 500)
+            .await
+            .expect("reopen");
+        assert_eq!(reopened.cached_bytes(), 200);
+        assert!(!fixture.cached(&large), "over the bound");
+        assert!(fixture.cached(&small_a) && fixture.cached(&small_b));
     }
 }

@@ -46,9 +46,14 @@ impl LruIndex {
 
     /// Records `key` (of `size` bytes) as the most recently used object and
     /// returns the least recently used others that must go to stay within the
-    /// bound; they are already forgotten by the index.
+    /// bound; they are already forgotten by the index. An object larger than
+    /// the whole bound (found on disk after the bound shrank) is not kept:
+    /// it alone is returned, and the others stay.
     pub(super) fn insert(&mut self, key: HeapKey, size: u64) -> Vec<HeapKey> {
         self.remove(&key);
+        if !self.fits(size) {
+            return vec![key];
+        }
         let last_used = self.tick();
         self.by_use.insert(last_used, key.clone());
         self.entries.insert(key.clone(), Entry { size, last_used });
@@ -106,6 +111,17 @@ mod tests {
 
     fn key(n: u8) -> HeapKey {
         HeapKey::of(&[n])
+    }
+
+    #[test]
+    fn an_object_larger_than_the_bound_goes_alone() {
+        let mut index = LruIndex::new(100);
+        assert!(index.insert(key(1), 40).is_empty());
+        assert!(index.insert(key(2), 40).is_empty());
+        assert_eq!(index.insert(key(3), 101), [key(3)]);
+        assert_eq!(index.total_bytes(), 80);
+        assert!(index.touch(&key(1)) && index.touch(&key(2)));
+        assert!(!index.touch(&key(3)));
     }
 
     #[test]
