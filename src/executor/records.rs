@@ -96,7 +96,25 @@ impl RecordStore {
     /// changed. A failure to journal evictions or to compact is only logged: the
     /// record itself is safe, and retention is re-applied on the next open.
     pub fn put(&self, record: &ExecutionRecord) -> io::Result<Vec<String>> {
+        Self::put_locked(&mut self.lock(), record)
+    }
+
+    /// [`put`](Self::put), only if the stored record still passes `still`:
+    /// no other write can come between the check and this one. `None` when
+    /// the check failed and nothing was written.
+    pub fn put_if(
+        &self,
+        record: &ExecutionRecord,
+        still: impl FnOnce(&ExecutionRecord) -> bool,
+    ) -> io::Result<Option<Vec<String>>> {
         let mut inner = self.lock();
+        if !inner.records.get(&record.execution_id).is_some_and(still) {
+            return Ok(None);
+        }
+        Self::put_locked(&mut inner, record).map(Some)
+    }
+
+    fn put_locked(inner: &mut Inner, record: &ExecutionRecord) -> io::Result<Vec<String>> {
         inner.append(&record_line(record)?, 1)?;
         inner.records.upsert(record.clone());
         let evicted = inner.apply_retention(Utc::now());
@@ -480,6 +498,21 @@ mod tests {
         drop(store);
         let (store, _) = RecordStore::open(dir.path(), KEEP_ALL).unwrap();
         assert_eq!(store.get("a"), Some(done));
+    }
+
+    #[test]
+    fn put_if_writes_only_over_a_record_that_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = RecordStore::open(dir.path(), KEEP_ALL).unwrap();
+        let queued = |r: &ExecutionRecord| r.status == ExecutionStatus::Queued;
+        let running = record("a", ExecutionStatus::Running);
+        assert_eq!(store.put_if(&running, queued).unwrap(), None, "absent");
+        store.put(&record("a", ExecutionStatus::Cancelled)).unwrap();
+        assert_eq!(store.put_if(&running, queued).unwrap(), None, "final");
+        assert_eq!(store.get("a").unwrap().status, ExecutionStatus::Cancelled);
+        store.put(&record("a", ExecutionStatus::Queued)).unwrap();
+        assert!(store.put_if(&running, queued).unwrap().is_some());
+        assert_eq!(store.get("a").unwrap().status, ExecutionStatus::Running);
     }
 
     #[test]

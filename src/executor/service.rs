@@ -403,8 +403,15 @@ impl Inner {
             return false;
         }
         record.status = ExecutionStatus::Running;
-        if let Err(error) = self.store(&record) {
-            tracing::error!(execution_id, "could not record the start: {error}");
+        // Only over the queued record: a cancellation may have made it final
+        // since it was read, and must not be overwritten.
+        match self
+            .records
+            .put_if(&record, |now| now.status == ExecutionStatus::Queued)
+        {
+            Ok(Some(evicted)) => evicted.iter().for_each(|id| self.outputs.remove(id)),
+            Ok(None) => return false,
+            Err(error) => tracing::error!(execution_id, "could not record the start: {error}"),
         }
         if let Some(active) = lock(&self.active).get(execution_id) {
             active.status.send_replace(ExecutionStatus::Running);
