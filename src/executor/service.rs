@@ -515,8 +515,10 @@ impl Inner {
         if pending.heap.is_none()
             && let (Some(session), Some(sessions)) = (&pending.session, &self.config.sessions)
         {
+            let name = session.clone();
             let latest = sessions
-                .latest_heap(session)
+                .blocking(move |sessions| sessions.latest_heap(&name))
+                .await
                 .map_err(|error| format!("could not read session {session:?}: {error}"))?;
             pending.heap = latest
                 .map(|text| HeapKey::parse(&text))
@@ -554,10 +556,14 @@ impl Inner {
             return settled;
         };
         let output_heap = settled.heap.as_ref().map(|(key, _)| key.to_string());
-        if let (Some(tags), Some(heap)) = (&pending.tags, &output_heap)
-            && let Err(error) = sessions.set_tags(heap, tags.clone())
-        {
-            settled.note(format!("the heap's tags could not be saved: {error}"));
+        if let (Some(tags), Some(heap)) = (&pending.tags, &output_heap) {
+            let (heap, tags) = (heap.clone(), tags.clone());
+            if let Err(error) = sessions
+                .blocking(move |sessions| sessions.set_tags(&heap, tags))
+                .await
+            {
+                settled.note(format!("the heap's tags could not be saved: {error}"));
+            }
         }
         if let Some(session) = &pending.session {
             let entry = NewSessionEntry {
@@ -568,7 +574,11 @@ impl Inner {
                 status: settled.status,
                 timestamp: Utc::now(),
             };
-            if let Err(error) = sessions.append(session, entry) {
+            let name = session.clone();
+            if let Err(error) = sessions
+                .blocking(move |sessions| sessions.append(&name, entry))
+                .await
+            {
                 settled.note(format!(
                     "the execution could not be logged to session {session:?}: {error}"
                 ));

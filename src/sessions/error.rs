@@ -27,6 +27,9 @@ pub enum SessionError {
     },
     #[error("session database failed: {0}")]
     Storage(#[from] sled::Error),
+    /// The blocking task running a call died (it panicked).
+    #[error("session store task failed: {0}")]
+    Task(String),
     /// A stored value that does not decode: the database was damaged or
     /// written by an incompatible version. Never caused by a caller.
     #[error("session database holds a corrupt {what}: {reason}")]

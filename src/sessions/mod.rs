@@ -68,6 +68,19 @@ impl SessionStore {
         })
     }
 
+    /// Runs `op` on tokio's blocking pool: sled's reads block and its writes
+    /// end with a flush, which must not stall the threads serving requests.
+    pub async fn blocking<T, F>(&self, op: F) -> Result<T, SessionError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&SessionStore) -> Result<T, SessionError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || op(&store))
+            .await
+            .map_err(|error| SessionError::Task(error.to_string()))?
+    }
+
     /// Makes every write so far durable. Flushing the database flushes all of
     /// its trees.
     fn flush(&self) -> Result<(), SessionError> {

@@ -149,8 +149,8 @@ impl McpV8 {
 }
 
 impl McpV8 {
-    /// Runs `op` on the session store on tokio's blocking pool: sled writes
-    /// end with an fsync, which must not stall the runtime's worker threads.
+    /// Runs `op` on the session store, off the runtime's worker threads
+    /// ([`SessionStore::blocking`]).
     async fn with_sessions<T, F>(&self, op: F) -> Result<T, ToolError>
     where
         T: Send + 'static,
@@ -163,10 +163,7 @@ impl McpV8 {
                 "session and tag tools need a stateful server, and this one is stateless",
             )
         })?;
-        tokio::task::spawn_blocking(move || op(&store))
-            .await
-            .map_err(|error| ToolError::internal(format!("session store task failed: {error}")))?
-            .map_err(ToolError::from)
+        store.blocking(op).await.map_err(ToolError::from)
     }
 }
 
