@@ -77,7 +77,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Some(http) => {
             // The plain HTTP API (/api, /healthz, /readyz, /openapi.json), on the same port.
             let api = transport::api::router(ApiState::new(executor.clone(), readiness));
-            http.serve(tools, api, shutdown_signal())
+            // Draining: new executions get 503 (and /readyz says so) while
+            // the ones in flight finish; then the listener stops.
+            let draining = async {
+                shutdown_signal().await;
+                executor.refuse_new();
+                if tokio::time::timeout(DRAIN, executor.drained())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("executions still in flight after {DRAIN:?}; cancelling them");
+                }
+            };
+            http.serve(tools, api, draining)
                 .await
                 .map_err(anyhow::Error::from)
         }
@@ -89,6 +101,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     executor.shutdown().await;
     result
 }
+
+/// How long executions in flight may run on after a shutdown signal, while
+/// new ones are refused, before the listener stops and they are cancelled.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C). If a handler cannot be installed
 /// the server runs on, and stops when its transport ends.

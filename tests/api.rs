@@ -301,3 +301,60 @@ async fn health_version_and_the_openapi_document_are_served() {
     reply.error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     assert_eq!(reply.headers[header::ALLOW], "POST");
 }
+
+/// On SIGTERM the server drains before it stops: new executions get 503
+/// `shutting_down` and `/readyz` says so (so a load balancer takes the node
+/// out), while the executions in flight finish and their callers get their
+/// answers. (The listener used to close at once: no 503 was ever seen.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_refusing_new_work_and_finishing_what_runs() {
+    let mut api = Api::start(&["--stateless"]).await;
+    let slow = api
+        .client
+        .post(api.server.url("/api/exec"))
+        .json(&json!({ "code": "await new Promise(r => setTimeout(r, 2000)); 'done'" }))
+        .send();
+    let slow = tokio::spawn(slow);
+    let listed = Instant::now();
+    while api.get("/api/executions").await.ok()["executions"]
+        .as_array()
+        .is_none_or(|all| all.iter().all(|e| e["status"] != "running"))
+    {
+        assert!(listed.elapsed() < DEADLINE, "the slow execution never ran");
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+
+    let pid = libc::pid_t::try_from(api.server.child.id().expect("running")).expect("pid");
+    // SAFETY: kill(2) takes plain integers.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let signalled = Instant::now();
+    loop {
+        let ready = api.get("/readyz").await;
+        if ready.status == StatusCode::SERVICE_UNAVAILABLE {
+            ready.error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down");
+            break;
+        }
+        assert!(
+            signalled.elapsed() < DEADLINE,
+            "/readyz never said draining"
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    api.post_json("/api/exec", json!({ "code": "1" }))
+        .await
+        .error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down");
+
+    let answer = slow
+        .await
+        .expect("the request task")
+        .expect("the slow request is answered");
+    assert_eq!(answer.status(), StatusCode::OK);
+    let body: Value = answer.json().await.expect("JSON");
+    assert_eq!(body["status"], "completed", "{body}");
+    assert_eq!(body["result"], "done", "{body}");
+    let status = tokio::time::timeout(DEADLINE, api.server.child.wait())
+        .await
+        .expect("the server exits after draining")
+        .expect("wait for the server");
+    assert!(status.success(), "{status}");
+}

@@ -81,6 +81,8 @@ struct Inner {
     queue: Mutex<Option<mpsc::UnboundedSender<Pending>>>,
     /// Queued plus running executions; bounded by `max_concurrent + max_queued`.
     in_flight: AtomicUsize,
+    /// Woken whenever an execution reaches its final status.
+    finished: tokio::sync::Notify,
     running: AtomicUsize,
     /// Live state of executions that are not final yet.
     active: Mutex<HashMap<String, Active>>,
@@ -142,6 +144,7 @@ impl Executor {
             outputs,
             queue: Mutex::new(Some(sender)),
             in_flight: AtomicUsize::new(0),
+            finished: tokio::sync::Notify::new(),
             running: AtomicUsize::new(0),
             active: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
@@ -280,6 +283,26 @@ impl Executor {
     /// False once shutdown has begun and new submissions are refused.
     pub fn is_accepting(&self) -> bool {
         !self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// The first step of a shutdown: new submissions are refused (as
+    /// `ShuttingDown`) while the executions in flight go on.
+    pub fn refuse_new(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    /// Resolves once no execution is queued or running.
+    pub async fn drained(&self) {
+        loop {
+            let finished = self.inner.finished.notified();
+            let mut finished = std::pin::pin!(finished);
+            // Registered before the count is read, so no wake-up is missed.
+            finished.as_mut().enable();
+            if self.inner.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            finished.await;
+        }
     }
 
     /// The longest timeout an execution may have; callers that wait for an
@@ -442,6 +465,7 @@ impl Inner {
             tracing::error!(execution_id, "could not record the outcome: {error}");
         }
         active.status.send_replace(settled.status);
+        self.finished.notify_waiters();
     }
 
     /// `pending` back if it may go on the queue now: it has no session, or

@@ -17,8 +17,9 @@ const CLOSE: Duration = Duration::from_secs(2);
 
 /// Serves `app` on `addr` until `shutdown` resolves, then drains.
 ///
-/// Shutdown stops accepting at once and gives in-flight requests [`DRAIN`]
-/// to finish. Event streams never finish by themselves, so after that
+/// `shutdown` may take its time (the server refuses new executions with 503
+/// meanwhile, see `main`); once it resolves, the listener stops accepting and
+/// in-flight requests get [`DRAIN`] to finish. Event streams never finish by themselves, so after that
 /// `sessions` is cancelled, which ends them and every MCP session, and the
 /// remaining connections get [`CLOSE`] before they are dropped.
 pub async fn serve(
