@@ -14,6 +14,13 @@ use deno_core::{
 };
 use deno_error::JsErrorBox;
 
+/// Why an import fails, whatever it names.
+fn not_loaded(specifier: impl std::fmt::Display) -> JsErrorBox {
+    JsErrorBox::generic(format!(
+        "cannot import \"{specifier}\": this server does not load modules (npm:, jsr: or URL imports) yet"
+    ))
+}
+
 /// Knows the source maps of the code this execution compiled.
 #[derive(Default)]
 pub struct Loader {
@@ -35,7 +42,9 @@ impl ModuleLoader for Loader {
         referrer: &str,
         _kind: ResolutionKind,
     ) -> ModuleResolveResponse {
-        deno_core::resolve_import(specifier, referrer).map_err(JsErrorBox::from_err)
+        // A bare name ("lodash") does not even resolve; it fails as any
+        // import does, not with deno_core's advice about relative paths.
+        deno_core::resolve_import(specifier, referrer).map_err(|_| not_loaded(specifier))
     }
 
     fn load(
@@ -44,9 +53,7 @@ impl ModuleLoader for Loader {
         _referrer: Option<&ModuleLoadReferrer>,
         _options: ModuleLoadOptions,
     ) -> ModuleLoadResponse {
-        ModuleLoadResponse::Sync(Err(JsErrorBox::generic(format!(
-            "cannot import \"{specifier}\": this server does not load modules (npm:, jsr: or URL imports) yet"
-        ))))
+        ModuleLoadResponse::Sync(Err(not_loaded(specifier)))
     }
 
     fn get_source_map(&self, file_name: &str) -> Option<Cow<'_, [u8]>> {

@@ -12,7 +12,7 @@ use swc_core::common::sync::Lrc;
 use swc_core::common::util::take::Take;
 use swc_core::common::{DUMMY_SP, FileName, GLOBALS, Globals, Mark, SourceMap, Span, Spanned};
 use swc_core::ecma::ast::{
-    AssignExpr, AssignOp, AssignTarget, BindingIdent, CallExpr, Callee, Decl, EsVersion,
+    AssignExpr, AssignOp, AssignTarget, BindingIdent, CallExpr, Callee, Decl, Decorator, EsVersion,
     ExportDecl, Expr, ExprOrSpread, ExprStmt, FnExpr, Function, FunctionBody, Ident, IdentName,
     Lit, MemberExpr, MemberProp, MetaPropExpr, MetaPropKind, Module, ModuleDecl, ModuleItem,
     ParenExpr, Pat, Program, ReturnStmt, Script, SimpleAssignTarget, Stmt, TsType, VarDecl,
@@ -226,10 +226,22 @@ fn prepare_here(code: &str, file_name: &str) -> Result<PreparedSource, SyntaxErr
     if let Some(error) = parser.take_errors().first() {
         return Err(syntax_error(&cm, error));
     }
-    if let Some(span) = first_too_deep(&program) {
+    let refusal = first_too_deep(&program)
+        .map(|span| {
+            (
+                span,
+                format!("the code nests more than {MAX_NESTING} levels deep"),
+            )
+        })
+        .or_else(|| {
+            // Parsed (TypeScript has them) but neither transformed here nor
+            // run by V8, which would fail with a confusing message.
+            first_decorator(&program).map(|span| (span, "decorators are not supported".to_owned()))
+        });
+    if let Some((span, message)) = refusal {
         let position = cm.lookup_char_pos(span.lo);
         return Err(SyntaxError {
-            message: format!("the code nests more than {MAX_NESTING} levels deep"),
+            message,
             line: position.line,
             column: position.col_display + 1,
         });
@@ -333,6 +345,19 @@ fn first_too_deep(program: &Program) -> Option<Span> {
     };
     program.visit_with(&mut nesting);
     nesting.too_deep
+}
+
+/// The span of the first decorator, if any.
+fn first_decorator(program: &Program) -> Option<Span> {
+    struct FindsDecorator(Option<Span>);
+    impl Visit for FindsDecorator {
+        fn visit_decorator(&mut self, decorator: &Decorator) {
+            self.0.get_or_insert(decorator.span);
+        }
+    }
+    let mut finder = FindsDecorator(None);
+    program.visit_with(&mut finder);
+    finder.0
 }
 
 fn needs_module_semantics(module: &Module) -> bool {
@@ -650,6 +675,21 @@ mod tests {
         for code in nested(MAX_NESTING / 3 - 1) {
             let source = prepare(&code, "main.ts").expect("prepares");
             assert!(!source.code.is_empty());
+        }
+    }
+
+    #[test]
+    fn decorators_are_refused_where_they_are() {
+        for code in [
+            "function dec(c) { return c }\n@dec class A {}",
+            "class A {\n  @dec m() {} }",
+        ] {
+            let error = prepare(code, "main.ts").expect_err("decorator");
+            let PrepareError::Syntax(error) = error else {
+                panic!("{error}");
+            };
+            assert_eq!(error.message, "decorators are not supported");
+            assert_eq!(error.line, 2, "{code}");
         }
     }
 
