@@ -358,3 +358,35 @@ async fn sigterm_drains_refusing_new_work_and_finishing_what_runs() {
         .expect("wait for the server");
     assert!(status.success(), "{status}");
 }
+
+/// An `/api/exec` caller that goes away cancels its execution, and the
+/// record says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_disconnects_cancels_its_execution() {
+    let api = Api::start(&["--stateless"]).await;
+    let gone = api
+        .client
+        .post(api.server.url("/api/exec"))
+        .json(&json!({ "code": "while (true) {}", "execution_timeout_secs": 30 }))
+        .timeout(std::time::Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(gone.is_err_and(|error| error.is_timeout()));
+    let started = Instant::now();
+    let record = loop {
+        let listed = api.get("/api/executions").await;
+        let all = listed.ok()["executions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if let Some(record) = all.into_iter().find(|e| e["status"] == "cancelled") {
+            break record;
+        }
+        assert!(started.elapsed() < DEADLINE, "never cancelled: {listed:?}");
+        tokio::time::sleep(POLL_INTERVAL).await;
+    };
+    let id = record["execution_id"].as_str().expect("id");
+    let full = api.get(&format!("/api/executions/{id}")).await;
+    let error = full.ok()["error"].as_str().expect("error").to_owned();
+    assert!(error.contains("disconnected"), "{error}");
+}

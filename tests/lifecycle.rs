@@ -19,6 +19,10 @@ async fn cancel_running_execution() {
 
     let cancelled = server.cancel(&id).await;
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(
+        cancelled["error"],
+        "cancelled on request (cancel_execution)"
+    );
     assert_eq!(cancelled["execution_id"], id.as_str());
     assert!(cancelled["completed_at"].is_string(), "{cancelled}");
     assert_eq!(server.get(&id).await["status"], "cancelled");

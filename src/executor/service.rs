@@ -22,8 +22,8 @@ use super::records::{RecordStore, Retention};
 use super::worker::WorkerProcess;
 use super::worker::protocol::{FromWorker, ToWorker};
 use super::{
-    ExecutionRecord, ExecutionStatus, ExecutionSummary, ExecutorError, OutputPage, OutputQuery,
-    RunRequest,
+    CancelReason, ExecutionRecord, ExecutionStatus, ExecutionSummary, ExecutorError, OutputPage,
+    OutputQuery, RunRequest,
 };
 use crate::engine::{EngineMode, Job, Outcome};
 use crate::sessions::{self, NewSessionEntry, SessionStore};
@@ -116,6 +116,8 @@ struct Settled {
 /// What only an in-flight execution has: a way to stop it and to await it.
 struct Active {
     cancel: CancellationToken,
+    /// Why it was cancelled, once it was.
+    cancel_reason: Option<CancelReason>,
     status: watch::Sender<ExecutionStatus>,
 }
 
@@ -188,6 +190,7 @@ impl Executor {
             execution_id.clone(),
             Active {
                 cancel: CancellationToken::new(),
+                cancel_reason: None,
                 status,
             },
         );
@@ -256,27 +259,36 @@ impl Executor {
             .read_page(execution_id, record.status, query)
     }
 
-    /// Cancels a queued or running execution and returns its final record.
-    /// Cancelling a finished execution returns its record unchanged.
+    /// Cancels a queued or running execution on request and returns its
+    /// final record. Cancelling a finished execution returns its record
+    /// unchanged.
     pub async fn cancel(&self, execution_id: &str) -> Result<ExecutionRecord, ExecutorError> {
+        self.cancel_because(execution_id, CancelReason::Requested)
+            .await
+    }
+
+    /// [`cancel`](Self::cancel), recording `reason` as the record's error.
+    pub async fn cancel_because(
+        &self,
+        execution_id: &str,
+        reason: CancelReason,
+    ) -> Result<ExecutionRecord, ExecutorError> {
         let record = self.get(execution_id)?;
+        if record.status.is_final() {
+            return Ok(record);
+        }
+        if let Some(active) = lock(&self.inner.active).get_mut(execution_id) {
+            active.cancel_reason.get_or_insert(reason);
+            // A queued one is skipped by the slot that dequeues it.
+            active.cancel.cancel();
+        }
         match record.status {
             ExecutionStatus::Queued => {
-                // The slot that dequeues it sees the token and skips it.
-                if let Some(active) = lock(&self.inner.active).get(execution_id) {
-                    active.cancel.cancel();
-                }
                 self.inner
                     .finish(execution_id, Settled::from(Outcome::Cancelled));
                 self.get(execution_id)
             }
-            ExecutionStatus::Running => {
-                if let Some(active) = lock(&self.inner.active).get(execution_id) {
-                    active.cancel.cancel();
-                }
-                self.wait(execution_id, CANCEL_GRACE * 2).await
-            }
-            _ => Ok(record),
+            _ => self.wait(execution_id, CANCEL_GRACE * 2).await,
         }
     }
 
@@ -323,7 +335,9 @@ impl Executor {
         lock(&self.inner.queue).take();
         let in_flight: Vec<String> = lock(&self.inner.active).keys().cloned().collect();
         for execution_id in in_flight {
-            let _ = self.cancel(&execution_id).await;
+            let _ = self
+                .cancel_because(&execution_id, CancelReason::ShuttingDown)
+                .await;
         }
     }
 }
@@ -454,7 +468,10 @@ impl Inner {
         let completed_at = Utc::now();
         record.status = settled.status;
         record.result = settled.result;
-        record.error = settled.error;
+        record.error = match (settled.status, active.cancel_reason) {
+            (ExecutionStatus::Cancelled, Some(reason)) => Some(reason.message().to_owned()),
+            _ => settled.error,
+        };
         if let Some((key, size)) = settled.heap {
             record.heap = Some(key.to_string());
             record.heap_size_bytes = Some(size);
@@ -621,7 +638,7 @@ impl From<Outcome> for Settled {
             Outcome::Cancelled => (
                 ExecutionStatus::Cancelled,
                 None,
-                Some("cancelled by cancel_execution".to_owned()),
+                Some(CancelReason::Requested.message().to_owned()),
             ),
         };
         Self {

@@ -45,6 +45,27 @@ impl std::fmt::Display for ExecutionStatus {
     }
 }
 
+/// Why an execution was cancelled; its record's `error` says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    /// `cancel_execution`, or `POST /api/executions/{id}/cancel`.
+    Requested,
+    /// The `/api/exec` caller went away before the execution finished.
+    ClientGone,
+    /// The server shut down with the execution still in flight.
+    ShuttingDown,
+}
+
+impl CancelReason {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Requested => "cancelled on request (cancel_execution)",
+            Self::ClientGone => "cancelled: the client that ran it disconnected before it finished",
+            Self::ShuttingDown => "cancelled: the server shut down before it finished",
+        }
+    }
+}
+
 /// What a caller asks to run. Limits left `None` take the server's values.
 #[derive(Debug, Clone, Default)]
 pub struct RunRequest {

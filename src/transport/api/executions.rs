@@ -14,7 +14,7 @@ use super::ApiState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiPath, ApiQuery, RunBody};
 use super::types::{Created, ExecRequest, ExecResponse, ExecutionList, OutputParams, Page, Record};
-use crate::executor::{Executor, OutputQuery, RunRequest};
+use crate::executor::{CancelReason, Executor, OutputQuery, RunRequest};
 
 /// How much console output `POST /api/exec` returns inline.
 pub const EXEC_OUTPUT_BYTES: u64 = 64 * 1024;
@@ -231,7 +231,10 @@ impl Drop for CancelOnDrop<'_> {
         let executor = self.executor.clone();
         let execution_id = execution_id.to_owned();
         runtime.spawn(async move {
-            if let Err(error) = executor.cancel(&execution_id).await {
+            if let Err(error) = executor
+                .cancel_because(&execution_id, CancelReason::ClientGone)
+                .await
+            {
                 tracing::debug!(execution_id, "cancelling an abandoned execution: {error}");
             }
         });
