@@ -170,7 +170,9 @@ impl From<ExecutionStatus> for Status {
 pub struct Record {
     pub execution_id: String,
     pub status: Status,
-    /// The encoded value of the last expression statement (completed executions only).
+    /// The encoded value of the last expression statement: set when the code
+    /// completed (also when its heap then could not be stored, which fails
+    /// the execution).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
     /// What went wrong (failed, cancelled and timed-out executions).
