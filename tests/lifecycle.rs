@@ -110,3 +110,35 @@ async fn worker_killed_while_idle_loses_no_execution() {
         );
     }
 }
+
+/// Resident memory of a process, in bytes (`VmRSS` in /proc).
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmRSS");
+    kib * 1024
+}
+
+/// A cancelled queued execution lets go of its code at once, not when a
+/// worker reaches its place in the queue: the queue bound also bounds memory.
+/// (Each cancelled megabyte of code stayed in memory behind a busy worker.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_queued_executions_frees_their_code() {
+    let server = Server::start_with(&["--stateless", "--max-concurrent-executions", "1"]).await;
+    let busy = server.start_js_with(endless()).await;
+    server.wait_status(&busy, "running").await;
+    // One megabyte of code that would print one number.
+    let code = format!("/*{}*/ 1", "x".repeat(1_000_000 - 8));
+    let before = resident_bytes(server.pid());
+    for _ in 0..150 {
+        let id = server.start_js(&code).await;
+        assert_eq!(server.cancel(&id).await["status"], "cancelled");
+    }
+    let grown = resident_bytes(server.pid()).saturating_sub(before);
+    assert!(grown < 60 << 20, "the server grew by {} MB", grown >> 20);
+    server.cancel(&busy).await;
+}

@@ -78,7 +78,7 @@ struct Inner {
     config: ExecutorConfig,
     records: RecordStore,
     outputs: OutputStore,
-    queue: Mutex<Option<mpsc::UnboundedSender<Pending>>>,
+    queue: Mutex<Option<mpsc::UnboundedSender<Ticket>>>,
     /// Queued plus running executions; bounded by `max_concurrent + max_queued`.
     in_flight: AtomicUsize,
     /// Woken whenever an execution reaches its final status.
@@ -92,7 +92,15 @@ struct Inner {
     /// session's current execution is on the queue (or running); a key here
     /// means it has one, and the executions submitted after it wait in its
     /// list, off the queue, so a session's backlog never holds a slot idle.
-    session_turns: Mutex<HashMap<String, VecDeque<Pending>>>,
+    session_turns: Mutex<HashMap<String, VecDeque<Ticket>>>,
+}
+
+/// An execution's place in the queue (or in its session's line). The
+/// execution itself waits in its `Active` entry, so cancelling a queued one
+/// frees its code at once rather than when a slot reaches its ticket.
+struct Ticket {
+    execution_id: String,
+    session: Option<String>,
 }
 
 /// An accepted execution waiting for a worker.
@@ -119,6 +127,8 @@ struct Active {
     /// Why it was cancelled, once it was.
     cancel_reason: Option<CancelReason>,
     status: watch::Sender<ExecutionStatus>,
+    /// The execution, until a slot takes it to run.
+    pending: Option<Pending>,
 }
 
 impl Executor {
@@ -185,15 +195,10 @@ impl Executor {
             inner.in_flight.fetch_sub(1, Ordering::SeqCst);
             return Err(error);
         }
-        let (status, _) = watch::channel(ExecutionStatus::Queued);
-        lock(&inner.active).insert(
-            execution_id.clone(),
-            Active {
-                cancel: CancellationToken::new(),
-                cancel_reason: None,
-                status,
-            },
-        );
+        let ticket = Ticket {
+            execution_id: execution_id.clone(),
+            session: request.session.clone(),
+        };
         let pending = Pending {
             job: Job {
                 execution_id: execution_id.clone(),
@@ -207,13 +212,23 @@ impl Executor {
             session: request.session,
             tags: request.tags,
         };
-        let Some(pending) = inner.take_turn(pending) else {
+        let (status, _) = watch::channel(ExecutionStatus::Queued);
+        lock(&inner.active).insert(
+            execution_id.clone(),
+            Active {
+                cancel: CancellationToken::new(),
+                cancel_reason: None,
+                status,
+                pending: Some(pending),
+            },
+        );
+        let Some(ticket) = inner.take_turn(ticket) else {
             // Queued behind the session's current execution.
             return Ok(execution_id);
         };
-        if let Err(pending) = inner.enqueue(pending) {
-            inner.refuse(&pending);
-            inner.pass_turn(pending.session.as_deref());
+        if let Err(ticket) = inner.enqueue(ticket) {
+            inner.refuse(&ticket);
+            inner.pass_turn(ticket.session.as_deref());
             return Err(ExecutorError::ShuttingDown);
         }
         Ok(execution_id)
@@ -485,22 +500,22 @@ impl Inner {
         self.finished.notify_waiters();
     }
 
-    /// `pending` back if it may go on the queue now: it has no session, or
+    /// `ticket` back if it may go on the queue now: it has no session, or
     /// its session has no execution on the queue or running. Otherwise it
     /// waits for its turn (see `session_turns`).
-    fn take_turn(&self, pending: Pending) -> Option<Pending> {
-        let Some(session) = &pending.session else {
-            return Some(pending);
+    fn take_turn(&self, ticket: Ticket) -> Option<Ticket> {
+        let Some(session) = &ticket.session else {
+            return Some(ticket);
         };
         let mut turns = lock(&self.session_turns);
         match turns.get_mut(session) {
             Some(waiting) => {
-                waiting.push_back(pending);
+                waiting.push_back(ticket);
                 None
             }
             None => {
                 turns.insert(session.clone(), VecDeque::new());
-                Some(pending)
+                Some(ticket)
             }
         }
     }
@@ -532,19 +547,31 @@ impl Inner {
 
     /// Puts an execution on the queue the slots drain; gives it back once the
     /// queue is closed (shutdown).
-    fn enqueue(&self, pending: Pending) -> Result<(), Box<Pending>> {
+    fn enqueue(&self, ticket: Ticket) -> Result<(), Ticket> {
         match lock(&self.queue).as_ref() {
-            Some(queue) => queue.send(pending).map_err(|refused| Box::new(refused.0)),
-            None => Err(Box::new(pending)),
+            Some(queue) => queue.send(ticket).map_err(|refused| refused.0),
+            None => Err(ticket),
         }
     }
 
     /// Ends an execution the closed queue would not take.
-    fn refuse(&self, pending: &Pending) {
+    fn refuse(&self, ticket: &Ticket) {
         self.finish(
-            &pending.job.execution_id,
+            &ticket.execution_id,
             Settled::from(Outcome::failed("the server is shutting down")),
         );
+    }
+
+    /// The execution behind `execution_id`, to run, with its cancellation
+    /// token; `None` if it was cancelled (or has ended) meanwhile.
+    fn take_pending(&self, execution_id: &str) -> Option<(Pending, CancellationToken)> {
+        let mut active = lock(&self.active);
+        let active = active.get_mut(execution_id)?;
+        if active.cancel.is_cancelled() {
+            return None;
+        }
+        let pending = active.pending.take()?;
+        Some((pending, active.cancel.clone()))
     }
 
     /// Finds the heap to resume (explicit, or the session's latest) and loads
@@ -679,19 +706,19 @@ fn stateless_error(field: &'static str) -> ExecutorError {
 /// worker, replacing the worker whenever it dies.
 async fn run_slot(
     inner: Arc<Inner>,
-    queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>,
+    queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Ticket>>>,
 ) {
     let mut worker = spawn_worker(&inner).await;
     loop {
         let next = queue.lock().await.recv().await;
-        let Some(mut pending) = next else { break };
-        let execution_id = pending.job.execution_id.clone();
-        let session = pending.session.clone();
-        let cancel = lock(&inner.active)
-            .get(&execution_id)
-            .map(|active| active.cancel.clone())
-            .filter(|cancel| !cancel.is_cancelled());
-        if let Some(cancel) = cancel
+        let Some(Ticket {
+            execution_id,
+            session,
+        }) = next
+        else {
+            break;
+        };
+        if let Some((mut pending, cancel)) = inner.take_pending(&execution_id)
             && inner.start(&execution_id)
         {
             inner.running.fetch_add(1, Ordering::SeqCst);
