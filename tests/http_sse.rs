@@ -213,3 +213,30 @@ async fn sigterm_ends_open_streams_and_exits_zero() {
     let status = server.terminate().await;
     assert!(status.success(), "exit status {status}");
 }
+
+/// `/message` refuses a missing session id and an oversized body in the
+/// API's JSON error shape, as every other route does (they were plain text).
+#[tokio::test]
+async fn message_refusals_are_json() {
+    let server = start_sse(&["--max-body-bytes", "2048"]).await;
+    let ping = json!({ "jsonrpc": "2.0", "id": 9, "method": "ping" });
+    let (_stream, endpoint) = handshake(&server).await;
+    let cases = [
+        (
+            post(&server, "/message", &ping).await,
+            400,
+            "invalid_argument",
+        ),
+        (
+            post(&server, &endpoint, &json!({ "pad": "x".repeat(4096) })).await,
+            413,
+            "payload_too_large",
+        ),
+    ];
+    for (response, status, code) in cases {
+        assert_eq!(response.status(), status);
+        let body: Value = response.json().await.expect("a JSON body");
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(body["error"]["message"].is_string(), "{body}");
+    }
+}

@@ -15,3 +15,14 @@ pub fn rejection(status: StatusCode, code: &str, message: impl Into<String>) -> 
     let body = json!({ "error": { "code": code, "message": message.into() } });
     (status, Json(body)).into_response()
 }
+
+/// An axum extractor's refusal (of a `status` and its text) in the same
+/// shape: a body over the limit stays 413 `payload_too_large`, anything
+/// else is 400 `invalid_argument`.
+pub fn extractor_rejection(status: StatusCode, text: String) -> Response {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        rejection(status, "payload_too_large", text)
+    } else {
+        rejection(StatusCode::BAD_REQUEST, "invalid_argument", text)
+    }
+}

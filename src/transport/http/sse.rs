@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -32,7 +33,7 @@ use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::reject::rejection;
+use super::reject::{extractor_rejection, rejection};
 use crate::tools::McpV8;
 
 /// The stream's path.
@@ -163,9 +164,18 @@ struct MessageQuery {
 /// `POST /message?sessionId=ID`: hands one client message to its session.
 async fn post_message(
     State(sessions): State<Sessions>,
-    Query(query): Query<MessageQuery>,
-    body: Bytes,
+    query: Result<Query<MessageQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // Refusals in the API's error shape, as from every other route.
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(refused) => return extractor_rejection(refused.status(), refused.body_text()),
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(refused) => return extractor_rejection(refused.status(), refused.body_text()),
+    };
     let sender = sessions.senders().get(&query.session_id).cloned();
     let Some(mut sender) = sender else {
         return unknown_session(&query.session_id);
