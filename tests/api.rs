@@ -390,3 +390,29 @@ async fn a_caller_that_disconnects_cancels_its_execution() {
     let error = full.ok()["error"].as_str().expect("error").to_owned();
     assert!(error.contains("disconnected"), "{error}");
 }
+
+/// With more executions in flight than `retain_count`, retention evicts a
+/// record as it is written; the caller waiting on that execution still gets
+/// its outcome (it used to get 404 for an execution that had completed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_caller_gets_the_outcome_retention_evicts_at_once() {
+    let api = Api::start(&[
+        "--stateless",
+        "--retain-executions",
+        "1",
+        "--max-concurrent-executions",
+        "2",
+    ])
+    .await;
+    let busy = api
+        .start_execution(json!({ "code": "while (true) {}", "execution_timeout_secs": 30 }))
+        .await;
+    api.poll(&busy, "running", |record| record["status"] == "running")
+        .await;
+    let quick = api.post_json("/api/exec", json!({ "code": "6 * 7" })).await;
+    assert_eq!(quick.ok()["status"], "completed", "{quick:?}");
+    assert_eq!(quick.body["result"], "42", "{quick:?}");
+    api.post(&format!("/api/executions/{busy}/cancel"))
+        .await
+        .ok();
+}

@@ -248,8 +248,8 @@ fn default_concurrency() -> usize {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExecutionsConfig {
-    /// Keep at most this many execution records; the oldest finished ones are
-    /// deleted first (at least 1).
+    /// Keep at most this many finished execution records (those in flight
+    /// are kept regardless); the oldest are deleted first (at least 1).
     pub retain_count: usize,
     /// Also delete finished records older than this many seconds. Unset keeps
     /// records regardless of age.

@@ -40,7 +40,8 @@ const COMPACTION_SLACK: usize = 1024;
 /// many there are.
 #[derive(Debug, Clone)]
 pub struct Retention {
-    /// Evict the oldest final records while more than this many records exist.
+    /// Evict the oldest final records while more than this many final
+    /// records exist (records in flight are not counted).
     pub max_count: usize,
     /// Evict final records that completed longer ago than this.
     pub max_age: Option<Duration>,
@@ -71,7 +72,7 @@ impl RecordStore {
         let mut records = replay(&dir.join(JOURNAL_FILE))?;
         let now = Utc::now();
         records.fail_interrupted(now);
-        let evicted = records.evict(&retention, now);
+        let evicted = records.evict(&retention, now, None);
         let (journal, journal_bytes) = rewrite_journal(dir, &records)?;
         let inner = Inner {
             dir: dir.to_owned(),
@@ -117,7 +118,7 @@ impl RecordStore {
     fn put_locked(inner: &mut Inner, record: &ExecutionRecord) -> io::Result<Vec<String>> {
         inner.append(&record_line(record)?, 1)?;
         inner.records.upsert(record.clone());
-        let evicted = inner.apply_retention(Utc::now());
+        let evicted = inner.apply_retention(Utc::now(), &record.execution_id);
         inner.compact_if_needed();
         Ok(evicted)
     }
@@ -175,8 +176,9 @@ impl Inner {
     }
 
     /// Evicts what retention allows and journals tombstones for the evicted ids.
-    fn apply_retention(&mut self, now: DateTime<Utc>) -> Vec<String> {
-        let evicted = self.records.evict(&self.retention, now);
+    /// `written` is never evicted: its writer is about to answer with it.
+    fn apply_retention(&mut self, now: DateTime<Utc>, written: &str) -> Vec<String> {
+        let evicted = self.records.evict(&self.retention, now, Some(written));
         if evicted.is_empty() {
             return evicted;
         }
@@ -211,26 +213,35 @@ struct Records {
     by_seq: BTreeMap<u64, ExecutionRecord>,
     seq_by_id: HashMap<String, u64>,
     next_seq: u64,
+    /// Records not final yet: retention counts only final ones.
+    in_flight: usize,
 }
 
 impl Records {
     fn upsert(&mut self, record: ExecutionRecord) {
-        match self.seq_by_id.get(&record.execution_id) {
-            Some(&seq) => {
-                self.by_seq.insert(seq, record);
-            }
+        let now_in_flight = !record.status.is_final();
+        let seq = match self.seq_by_id.get(&record.execution_id) {
+            Some(&seq) => seq,
             None => {
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 self.seq_by_id.insert(record.execution_id.clone(), seq);
-                self.by_seq.insert(seq, record);
+                seq
             }
-        }
+        };
+        let was_in_flight = self
+            .by_seq
+            .insert(seq, record)
+            .is_some_and(|old| !old.status.is_final());
+        self.in_flight = self.in_flight + usize::from(now_in_flight) - usize::from(was_in_flight);
     }
 
     fn remove(&mut self, execution_id: &str) {
-        if let Some(seq) = self.seq_by_id.remove(execution_id) {
-            self.by_seq.remove(&seq);
+        if let Some(seq) = self.seq_by_id.remove(execution_id)
+            && let Some(removed) = self.by_seq.remove(&seq)
+            && !removed.status.is_final()
+        {
+            self.in_flight -= 1;
         }
     }
 
@@ -266,6 +277,7 @@ impl Records {
             record.duration_ms = millis_between(record.started_at, now);
             count += 1;
         }
+        self.in_flight = 0;
         if count > 0 {
             tracing::info!(
                 count,
@@ -275,8 +287,13 @@ impl Records {
     }
 
     /// Removes the records retention no longer allows and returns their ids.
-    fn evict(&mut self, retention: &Retention, now: DateTime<Utc>) -> Vec<String> {
-        let evicted = self.expired(retention, now);
+    fn evict(
+        &mut self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+        spared: Option<&str>,
+    ) -> Vec<String> {
+        let evicted = self.expired(retention, now, spared);
         for id in &evicted {
             self.remove(id);
         }
@@ -284,13 +301,22 @@ impl Records {
     }
 
     /// Final records, oldest first, while there are more than `max_count`
-    /// records, plus final records that completed before `now - max_age`.
-    fn expired(&self, retention: &Retention, now: DateTime<Utc>) -> Vec<String> {
+    /// final records, plus final records that completed before
+    /// `now - max_age`; never `spared`. Records in flight are neither evicted
+    /// nor counted, and the record just written is spared: otherwise, with
+    /// more executions in flight than `max_count`, an execution's record could
+    /// be evicted as it is written, from under its waiting caller.
+    fn expired(
+        &self,
+        retention: &Retention,
+        now: DateTime<Utc>,
+        spared: Option<&str>,
+    ) -> Vec<String> {
         let cutoff = retention
             .max_age
             .and_then(|age| chrono::Duration::from_std(age).ok())
             .and_then(|age| now.checked_sub_signed(age));
-        let mut excess = self.len().saturating_sub(retention.max_count);
+        let mut excess = (self.len() - self.in_flight).saturating_sub(retention.max_count);
         let mut expired = Vec::new();
         // This runs on every write. With only a count bound (the default) the
         // scan stops as soon as nothing is over it: a full scan of 10 000
@@ -299,7 +325,7 @@ impl Records {
             if excess == 0 && cutoff.is_none() {
                 break;
             }
-            if !record.status.is_final() {
+            if !record.status.is_final() || spared == Some(record.execution_id.as_str()) {
                 continue;
             }
             let too_old = cutoff.is_some_and(|cutoff| finished_at(record) < cutoff);
@@ -596,48 +622,66 @@ mod tests {
     }
 
     #[test]
-    fn retention_by_count_evicts_oldest_final_only() {
+    fn retention_by_count_keeps_that_many_final_records_oldest_out_first() {
         let dir = tempfile::tempdir().unwrap();
         let retention = Retention {
             max_count: 2,
             max_age: None,
         };
         let (store, _) = RecordStore::open(dir.path(), retention.clone()).unwrap();
-        assert!(
-            store
-                .put(&record("run", ExecutionStatus::Running))
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            store
-                .put(&record("a", ExecutionStatus::Completed))
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(
-            store.put(&record("b", ExecutionStatus::Failed)).unwrap(),
-            ["a"]
-        );
-        assert_eq!(
-            store.put(&record("q", ExecutionStatus::Queued)).unwrap(),
-            ["b"]
-        );
-        // Only in-flight records are left: nothing can be evicted.
-        assert!(
-            store
-                .put(&record("q2", ExecutionStatus::Queued))
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(ids(&store), ["run", "q", "q2"]);
+        let put = |id: &str, status| store.put(&record(id, status)).unwrap();
+        assert!(put("run", ExecutionStatus::Running).is_empty());
+        assert!(put("a", ExecutionStatus::Completed).is_empty());
+        // Records in flight do not count: two final ones fit.
+        assert!(put("b", ExecutionStatus::Failed).is_empty());
+        assert!(put("q", ExecutionStatus::Queued).is_empty());
+        assert_eq!(put("c", ExecutionStatus::Completed), ["a"]);
+        // The record just written is never the one evicted, even when it is
+        // the oldest final one (it finished last, after the others).
+        assert_eq!(put("run", ExecutionStatus::Completed), ["b"]);
+        assert_eq!(ids(&store), ["run", "q", "c"]);
         drop(store);
 
         // Evictions are journaled, and on reopen the interrupted records are
         // final and evictable, oldest first.
         let (store, evicted) = RecordStore::open(dir.path(), retention).unwrap();
         assert_eq!(evicted, ["run"]);
-        assert_eq!(ids(&store), ["q", "q2"]);
+        assert_eq!(ids(&store), ["q", "c"]);
+    }
+
+    /// More executions in flight than `max_count`: each one's final record
+    /// stays while its caller reads it.
+    #[test]
+    fn a_record_is_not_evicted_as_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let retention = Retention {
+            max_count: 1,
+            max_age: None,
+        };
+        let (store, _) = RecordStore::open(dir.path(), retention).unwrap();
+        store
+            .put(&record("long", ExecutionStatus::Running))
+            .unwrap();
+        store
+            .put(&record("quick", ExecutionStatus::Running))
+            .unwrap();
+        assert!(
+            store
+                .put(&record("quick", ExecutionStatus::Completed))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.get("quick").unwrap().status,
+            ExecutionStatus::Completed
+        );
+        assert_eq!(
+            store
+                .put(&record("long", ExecutionStatus::Completed))
+                .unwrap(),
+            ["quick"]
+        );
+        assert_eq!(ids(&store), ["long"]);
     }
 
     #[test]
@@ -653,18 +697,23 @@ mod tests {
         old.completed_at = Some(Utc::now() - chrono::Duration::hours(2));
         let mut old_running = record("old-running", ExecutionStatus::Running);
         old_running.started_at = old.started_at;
-        store
-            .put(&record("new", ExecutionStatus::Completed))
-            .unwrap();
         store.put(&old_running).unwrap();
-        assert_eq!(store.put(&old).unwrap(), ["old"]);
-        assert_eq!(ids(&store), ["new", "old-running"]);
+        // Spared as it is written (its writer answers with it), evicted by
+        // the next write.
+        assert!(store.put(&old).unwrap().is_empty());
+        assert_eq!(
+            store
+                .put(&record("new", ExecutionStatus::Completed))
+                .unwrap(),
+            ["old"]
+        );
+        assert_eq!(ids(&store), ["old-running", "new"]);
         drop(store);
 
         // Reopened, the old running record completes now, so it is kept.
         let (store, evicted) = RecordStore::open(dir.path(), retention).unwrap();
         assert!(evicted.is_empty());
-        assert_eq!(ids(&store), ["new", "old-running"]);
+        assert_eq!(ids(&store), ["old-running", "new"]);
     }
 
     #[test]
