@@ -27,6 +27,12 @@ pub enum SessionError {
     },
     #[error("session database failed: {0}")]
     Storage(#[from] sled::Error),
+    #[error("making the session database durable ({}): {source}", path.display())]
+    Sync {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The blocking task running a call died (it panicked).
     #[error("session store task failed: {0}")]
     Task(String),

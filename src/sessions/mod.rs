@@ -16,7 +16,8 @@ mod log;
 mod tags;
 mod validate;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use error::SessionError;
 pub use log::{NewSessionEntry, SessionEntry};
@@ -25,6 +26,10 @@ pub use validate::{
     MAX_SESSION_NAME_CHARS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS_PER_HEAP,
     validate_heap, validate_session_name, validate_tags,
 };
+
+/// The file sled 0.34 keeps its log (all data) in, inside the database
+/// directory.
+const SLED_LOG_FILE: &str = "db";
 
 /// Handle to the session database. Cheap to clone: clones share the database
 /// (sled's handles are reference-counted), and every method is safe to call
@@ -38,6 +43,8 @@ pub struct SessionStore {
     entries: sled::Tree,
     /// Heap name → its tags as a JSON object.
     tags: sled::Tree,
+    /// sled's log file, for the fsync sled leaves out (see `flush`).
+    log_file: Arc<std::fs::File>,
 }
 
 impl std::fmt::Debug for SessionStore {
@@ -60,11 +67,17 @@ impl SessionStore {
         };
         let db = sled::Config::new().path(path).open().map_err(open_error)?;
         let tree = |name: &str| db.open_tree(name).map_err(open_error);
+        let log_path = path.join(SLED_LOG_FILE);
+        let log_file = std::fs::File::open(&log_path).map_err(|source| SessionError::Sync {
+            path: log_path,
+            source,
+        })?;
         Ok(Self {
             next_index: tree("session_next")?,
             entries: tree("session_entries")?,
             tags: tree("heap_tags")?,
             db,
+            log_file: Arc::new(log_file),
         })
     }
 
@@ -85,7 +98,16 @@ impl SessionStore {
     /// its trees.
     fn flush(&self) -> Result<(), SessionError> {
         self.db.flush()?;
-        Ok(())
+        // sled 0.34 writes its log with sync_file_range, which neither
+        // records the file's new length nor empties the device's write
+        // cache: after a power loss an acknowledged entry could be gone.
+        // fsync on any handle to the file covers both.
+        self.log_file
+            .sync_all()
+            .map_err(|source| SessionError::Sync {
+                path: PathBuf::from(SLED_LOG_FILE),
+                source,
+            })
     }
 }
 
