@@ -226,19 +226,8 @@ fn prepare_here(code: &str, file_name: &str) -> Result<PreparedSource, SyntaxErr
     if let Some(error) = parser.take_errors().first() {
         return Err(syntax_error(&cm, error));
     }
-    let refusal = first_too_deep(&program)
-        .map(|span| {
-            (
-                span,
-                format!("the code nests more than {MAX_NESTING} levels deep"),
-            )
-        })
-        .or_else(|| {
-            // Parsed (TypeScript has them) but neither transformed here nor
-            // run by V8, which would fail with a confusing message.
-            first_decorator(&program).map(|span| (span, "decorators are not supported".to_owned()))
-        });
-    if let Some((span, message)) = refusal {
+    let refused = refusal(&program);
+    if let Some((span, message)) = refused {
         let position = cm.lookup_char_pos(span.lo);
         return Err(SyntaxError {
             message,
@@ -289,19 +278,19 @@ fn syntax_error(cm: &SourceMap, error: &swc_core::ecma::parser::error::Error) ->
     }
 }
 
-/// Only `import`/`export` declarations and `import.meta` need a real ES module.
-/// Code that is a module merely because of top-level `await` runs as a script
-/// instead: V8 never unloads a module, so in a heap resumed execution after
-/// execution every module would stay forever and the heap would fill up.
-/// The span of the first node nested more than [`MAX_NESTING`] deep, if any,
-/// counting the kinds of node swc takes more than linear time for. The walk
-/// never goes deeper than that.
-fn first_too_deep(program: &Program) -> Option<Span> {
-    struct Nesting {
+/// Why parsed code is refused before any transform, and where: nesting more
+/// than [`MAX_NESTING`] deep (counting the kinds of node swc takes more than
+/// linear time for; the walk never goes deeper than that), or a decorator
+/// (TypeScript parses them, but neither this crate transforms them nor V8
+/// runs them, and V8's own error would be confusing). One walk finds both.
+fn refusal(program: &Program) -> Option<(Span, String)> {
+    #[derive(Default)]
+    struct Walk {
         depth: usize,
         too_deep: Option<Span>,
+        decorator: Option<Span>,
     }
-    impl Nesting {
+    impl Walk {
         fn enter<N: VisitWith<Self>>(&mut self, node: &N, span: Span) {
             if self.too_deep.is_some() {
                 return;
@@ -315,7 +304,7 @@ fn first_too_deep(program: &Program) -> Option<Span> {
             self.depth -= 1;
         }
     }
-    impl Visit for Nesting {
+    impl Visit for Walk {
         fn visit_expr(&mut self, node: &Expr) {
             match node {
                 Expr::Array(_)
@@ -338,28 +327,27 @@ fn first_too_deep(program: &Program) -> Option<Span> {
         fn visit_ts_type(&mut self, node: &TsType) {
             self.enter(node, node.span());
         }
-    }
-    let mut nesting = Nesting {
-        depth: 0,
-        too_deep: None,
-    };
-    program.visit_with(&mut nesting);
-    nesting.too_deep
-}
-
-/// The span of the first decorator, if any.
-fn first_decorator(program: &Program) -> Option<Span> {
-    struct FindsDecorator(Option<Span>);
-    impl Visit for FindsDecorator {
-        fn visit_decorator(&mut self, decorator: &Decorator) {
-            self.0.get_or_insert(decorator.span);
+        fn visit_decorator(&mut self, node: &Decorator) {
+            self.decorator.get_or_insert(node.span);
+            node.visit_children_with(self);
         }
     }
-    let mut finder = FindsDecorator(None);
-    program.visit_with(&mut finder);
-    finder.0
+    let mut walk = Walk::default();
+    program.visit_with(&mut walk);
+    match (walk.too_deep, walk.decorator) {
+        (Some(span), _) => Some((
+            span,
+            format!("the code nests more than {MAX_NESTING} levels deep"),
+        )),
+        (None, Some(span)) => Some((span, "decorators are not supported".to_owned())),
+        (None, None) => None,
+    }
 }
 
+/// Only `import`/`export` declarations and `import.meta` need a real ES module.
+/// Code that is a module merely because of top-level `await` runs as a script
+/// instead: V8 never unloads a module, so in a heap resumed execution after
+/// execution every module would stay forever and the heap would fill up.
 fn needs_module_semantics(module: &Module) -> bool {
     struct FindsImportMeta(bool);
     impl Visit for FindsImportMeta {
