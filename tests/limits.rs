@@ -227,10 +227,7 @@ async fn oversized_results_errors_and_lines_are_refused_or_cut_in_words() {
         "256",
     ])
     .await;
-    // Once a worker has served: workers boot in the background.
-    assert_eq!(server.eval("1+1").await, "2");
-    let workers = server.worker_pids();
-    assert_eq!(workers.len(), 1, "{workers:?}");
+    let workers = server.one_serving_worker().await;
 
     let record = server
         .run_and_wait_with(json!({
@@ -287,10 +284,7 @@ async fn a_heap_too_large_to_store_fails_clearly() {
         "512",
     ])
     .await;
-    // Once a worker has served: workers boot in the background.
-    assert_eq!(server.eval("1+1").await, "2");
-    let workers = server.worker_pids();
-    assert_eq!(workers.len(), 1, "{workers:?}");
+    let workers = server.one_serving_worker().await;
     // Random bytes do not compress: 136 MB of them make a heap object over 128 MiB.
     let code = "globalThis.noise = new Uint32Array(34e6); \
                 for (let i = 0; i < noise.length; i++) noise[i] = Math.random() * 2 ** 32; \
@@ -316,10 +310,7 @@ async fn a_heap_too_large_to_store_fails_clearly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deeply_nested_code_is_refused_and_long_chains_run() {
     let server = Server::start_with(&["--stateless", "--max-concurrent-executions", "1"]).await;
-    // Once a worker has served: workers boot in the background.
-    assert_eq!(server.eval("1+1").await, "2");
-    let workers = server.worker_pids();
-    assert_eq!(workers.len(), 1, "{workers:?}");
+    let workers = server.one_serving_worker().await;
 
     let nested = format!("{}1{}", "(".repeat(5000), ")".repeat(5000));
     let record = server.run_and_wait(&nested).await;
@@ -347,10 +338,7 @@ async fn waiting_code_is_stopped_at_its_deadline() {
         let mode: &[&str] = if stateless { &["--stateless"] } else { &[] };
         let server =
             Server::start_with(&[mode, &["--max-concurrent-executions", "1"]].concat()).await;
-        // Once a worker has served: workers boot in the background.
-        assert_eq!(server.eval("1+1").await, "2");
-        let workers = server.worker_pids();
-        assert_eq!(workers.len(), 1, "{workers:?}");
+        let workers = server.one_serving_worker().await;
         let record = server
             .run_and_wait_with(json!({
                 "code": "await new Promise(r => setTimeout(r, 600000)); 1",

@@ -121,10 +121,7 @@ async fn a_locked_global_object_is_not_stored() {
         .args(["--max-concurrent-executions", "1"])
         .start()
         .await;
-    // Once a worker has served: workers boot in the background.
-    assert_eq!(server.eval("1+1").await, "2");
-    let workers = server.worker_pids();
-    assert_eq!(workers.len(), 1, "{workers:?}");
+    let workers = server.one_serving_worker().await;
     let first = server
         .run_and_wait_with(json!({ "code": "globalThis.kept = 1; kept", "session": "p" }))
         .await;
@@ -218,10 +215,7 @@ async fn a_heap_bigger_than_the_limit_is_refused_clearly() {
         }))
         .await;
     let heap = completed_heap(&record);
-    // Once a worker has served: workers boot in the background.
-    assert_eq!(server.eval("1+1").await, "2");
-    let workers = server.worker_pids();
-    assert_eq!(workers.len(), 1, "{workers:?}");
+    let workers = server.one_serving_worker().await;
 
     let refused = server
         .run_and_wait_with(with_limit("big.length", &heap, 8))

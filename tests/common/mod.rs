@@ -353,6 +353,16 @@ impl Server {
     // ---- worker processes ------------------------------------------------
 
     /// Live (not zombie) `mcp-v8 worker` children of this server.
+    /// The pid of the server's one worker, once it has served an execution
+    /// (workers boot in the background), as a list to compare later lists
+    /// of [`worker_pids`](Self::worker_pids) with.
+    pub async fn one_serving_worker(&self) -> Vec<u32> {
+        assert_eq!(self.eval("1+1").await, "2");
+        let workers = self.worker_pids();
+        assert_eq!(workers.len(), 1, "{workers:?}");
+        workers
+    }
+
     pub fn worker_pids(&self) -> Vec<u32> {
         live_children(self.pid)
             .into_iter()
