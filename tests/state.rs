@@ -348,6 +348,37 @@ async fn unknown_heap_fails_with_its_hash() {
     assert_eq!(server.eval("1 + 1").await, "2");
 }
 
+/// A heap directory others can write into (the default one under /tmp, made
+/// first by another user, say) could be sent a planted snapshot: the server
+/// refuses to start on it, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heap_directory_others_can_write_into_is_refused_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let temp = tempfile::tempdir().expect("temp dir");
+    let heaps = temp.path().join("heaps");
+    std::fs::create_dir(&heaps).expect("heap dir");
+    std::fs::set_permissions(&heaps, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let server = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-v8"))
+        .arg("--state-dir")
+        .arg(temp.path().join("state"))
+        .arg("--directory-path")
+        .arg(&heaps)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(30), server)
+        .await
+        .expect("the server exits")
+        .expect("the server runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "heap storage directory {} is not safe to use: its mode 1777 lets other users write into it",
+        heaps.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_heap_names_are_refused_before_use() {
     let server = ServerOptions::new().start().await;

@@ -27,6 +27,15 @@ pub enum StorageError {
     #[error("heap storage unavailable ({backend}): {message}")]
     Unavailable { backend: String, message: String },
 
+    /// A local directory that others could write into: a file planted in it
+    /// would be deserialised by V8, which trusts snapshot bytes.
+    #[error(
+        "heap storage directory {} is not safe to use: {reason}; choose a directory of your \
+         own (storage.directory_path / cache_dir), or fix its owner and permissions",
+        path.display()
+    )]
+    Unsafe { path: PathBuf, reason: String },
+
     /// A local file operation failed.
     #[error("heap storage I/O error: cannot {action} {}: {error}", path.display())]
     Io {

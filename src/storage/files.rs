@@ -12,7 +12,7 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -33,13 +33,43 @@ pub(super) fn object_path(root: &Path, key: &HeapKey) -> PathBuf {
     root.join(key.shard()).join(key.as_str())
 }
 
-/// Creates `root` (owner-only when it is new) if it does not exist yet.
+/// Creates `root` (owner-only when it is new) if it does not exist yet, and
+/// refuses it unless it is a directory of this process's user that no one
+/// else can write into. The default root is under `/tmp`, where another
+/// user may have created it first: whoever can write into the root can plant
+/// a snapshot (named by its own hash, so it verifies), and V8 deserialises
+/// snapshot bytes without defending against them.
 pub(super) fn create_root(root: &Path) -> Result<(), StorageError> {
     DirBuilder::new()
         .recursive(true)
         .mode(DIR_MODE)
         .create(root)
-        .map_err(|err| StorageError::io("create directory", root, err))
+        .map_err(|err| StorageError::io("create directory", root, err))?;
+    let meta = fs::metadata(root).map_err(|err| StorageError::io("inspect", root, err))?;
+    let refuse = |reason: String| {
+        Err(StorageError::Unsafe {
+            path: root.to_path_buf(),
+            reason,
+        })
+    };
+    if !meta.is_dir() {
+        return refuse("it is not a directory".into());
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return refuse(format!(
+            "it belongs to user id {}, and this server runs as user id {me}",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return refuse(format!(
+            "its mode {:o} lets other users write into it",
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
 }
 
 /// The object's bytes, unverified, or `None` when there is no such file.
@@ -244,6 +274,72 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.path.as_os_str().is_empty() {
             let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn refusal(root: &Path) -> String {
+        match create_root(root) {
+            Err(err @ StorageError::Unsafe { .. }) => err.to_string(),
+            other => panic!("{} accepted or failed otherwise: {other:?}", root.display()),
+        }
+    }
+
+    #[test]
+    fn a_new_root_is_created_owner_only() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let root = temp.path().join("a/b");
+        create_root(&root).expect("a new root");
+        let mode = fs::metadata(&root).expect("root").mode() & 0o777;
+        assert_eq!(mode, DIR_MODE);
+        create_root(&root).expect("the same root again");
+    }
+
+    #[test]
+    fn a_root_others_can_write_into_is_refused() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        for mode in [0o777, 0o1777, 0o770] {
+            fs::set_permissions(temp.path(), fs::Permissions::from_mode(mode)).expect("chmod");
+            let message = refusal(temp.path());
+            assert!(
+                message.contains("lets other users write into it"),
+                "{message}"
+            );
+        }
+        fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+        create_root(temp.path()).expect("readable by others, writable by its owner only");
+    }
+
+    #[test]
+    fn a_root_of_another_user_is_refused() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        // SAFETY: geteuid has no preconditions.
+        let root = if unsafe { libc::geteuid() } == 0 {
+            std::os::unix::fs::chown(temp.path(), Some(65534), Some(65534)).expect("chown");
+            temp.path().to_path_buf()
+        } else {
+            // Not root: `/` is someone else's already.
+            PathBuf::from("/")
+        };
+        let message = refusal(&root);
+        assert!(message.contains("belongs to user id"), "{message}");
+    }
+
+    #[test]
+    fn a_file_as_root_is_refused() {
+        let temp = tempfile::NamedTempFile::new().expect("temp file");
+        match create_root(temp.path()) {
+            Err(StorageError::Io { .. }) => {}
+            Err(err @ StorageError::Unsafe { .. }) => {
+                assert!(err.to_string().contains("not a directory"), "{err}")
+            }
+            other => panic!("a file accepted as root: {other:?}"),
         }
     }
 }
