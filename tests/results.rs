@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Server, error_of};
+use serde_json::json;
 
 #[tokio::test]
 async fn results_are_encoded_by_type() {
@@ -102,6 +103,45 @@ async fn top_level_await_on_a_timer() {
         .eval("await new Promise(r => setTimeout(r, 50)); 'done'")
         .await;
     assert_eq!(result, "done");
+}
+
+/// Code whose awaited promise can no longer settle fails at once, saying so,
+/// rather than waiting for its deadline; so does a module whose top-level
+/// await is cut short by an error a timer throws.
+#[tokio::test]
+async fn an_await_that_can_never_settle_fails_at_once() {
+    let server = Server::start().await;
+    let cases = [
+        (
+            "await new Promise(() => {}); 1",
+            "the code awaits a promise that can never settle",
+        ),
+        (
+            "new Promise(() => {})",
+            "the code awaits a promise that can never settle",
+        ),
+        (
+            "export const x = 1; await new Promise(() => {}); x",
+            "top-level await promise never resolved\n    at file:///",
+        ),
+        (
+            "export const x = 1;\nawait new Promise(r => setTimeout(() => { throw new Error('boom') }, 10));\nx",
+            "Error: boom\n    at file:///",
+        ),
+    ];
+    for (code, expected) in cases {
+        let record = server
+            .run_and_wait_with(json!({ "code": code, "execution_timeout_secs": 30 }))
+            .await;
+        assert_eq!(record["status"], "failed", "{code:?}: {record}");
+        // deno_core capitalises its message in some runtimes, not in others.
+        let error = error_of(&record).to_lowercase();
+        assert!(
+            error.contains(&expected.to_lowercase()),
+            "{code:?}: {error:?}"
+        );
+    }
+    assert_eq!(server.eval("1 + 1").await, "2");
 }
 
 #[tokio::test]

@@ -30,6 +30,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use deno_core::error::{CoreError, CoreErrorKind};
 use deno_core::{JsRuntime, JsRuntimeForSnapshot, PollEventLoopOptions, RuntimeOptions, v8};
 use serde::{Deserialize, Serialize};
 
@@ -769,7 +770,7 @@ async fn evaluate(
     let value = runtime
         .with_event_loop_promise(resolution, PollEventLoopOptions::default())
         .await
-        .map_err(|error| Unfinished::waiting(error.to_string()))?;
+        .map_err(|error| Unfinished::waiting(unsettled(error)))?;
     runtime
         .run_event_loop(PollEventLoopOptions::default())
         .await
@@ -796,10 +797,14 @@ async fn evaluate_module(
     }
     .map_err(|error| error.to_string())?;
     let evaluation = runtime.mod_evaluate(module);
+    // Not `with_event_loop_future`: it drops the event loop's errors, so an
+    // error thrown by a timer while the module awaits, or a top-level await
+    // that nothing can settle any more, would wait for the deadline instead
+    // of failing.
     runtime
-        .with_event_loop_future(evaluation, PollEventLoopOptions::default())
+        .with_event_loop_promise(evaluation, PollEventLoopOptions::default())
         .await
-        .map_err(|error| error.to_string())?;
+        .map_err(unsettled)?;
     let namespace = runtime
         .get_module_namespace(module)
         .map_err(|error| error.to_string())?;
@@ -810,6 +815,18 @@ async fn evaluate_module(
         .get(scope, key.into())
         .unwrap_or_else(|| v8::undefined(scope).into());
     Ok(v8::Global::new(scope, value))
+}
+
+/// Why awaiting the code's value (or a module's evaluation) ended early, in
+/// the agent's terms where deno_core's are about its own internals.
+fn unsettled(error: CoreError) -> String {
+    match &*error.0 {
+        CoreErrorKind::PendingPromiseResolution => "the code awaits a promise that can never \
+            settle: nothing is left (no timer, no pending operation) that could resolve or \
+            reject it"
+            .to_owned(),
+        _ => error.to_string(),
+    }
 }
 
 /// Turns the result into its wire string with the bootstrap's encoder.
