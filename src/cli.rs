@@ -232,6 +232,9 @@ pub struct TransportFlags {
     /// Seconds before an idle streamable HTTP session ends [transport.session_idle_secs]
     #[arg(long, env = "MCP_V8_SESSION_IDLE_SECS", value_name = "SECS")]
     pub session_idle_secs: Option<u64>,
+    /// MCP sessions open at once [transport.max_sessions]
+    #[arg(long, env = "MCP_V8_MAX_SESSIONS", value_name = "N")]
+    pub max_sessions: Option<usize>,
 }
 
 impl TransportFlags {
@@ -247,6 +250,7 @@ impl TransportFlags {
             &self.sse_keep_alive_secs,
         );
         set(&mut transport.session_idle_secs, &self.session_idle_secs);
+        set(&mut transport.max_sessions, &self.max_sessions);
     }
 }
 
@@ -775,7 +779,7 @@ mod tests {
     const EVERY_FLAG: &str = "\
         --state-dir=/s --log-level=debug --http-port=1 --sse-port=2 --bind=0.0.0.0 \
         --allowed-hosts=h --allowed-origins=http://o --max-body-bytes=2048 \
-        --sse-keep-alive-secs=5 --session-idle-secs=60 --auth-tokens=t --auth-tokens-file=/t --auth-jwks-url=u \
+        --sse-keep-alive-secs=5 --session-idle-secs=60 --max-sessions=9 --auth-tokens=t --auth-tokens-file=/t --auth-jwks-url=u \
         --auth-issuer=i --auth-audience=a --auth-authorization-servers=s --auth-resource=r \
         --heap-memory-max=9 --heap-memory-cap=99 --execution-timeout=5 \
         --max-concurrent-executions=3 --max-queued-executions=0 --max-output-bytes=2048 \

@@ -167,6 +167,56 @@ async fn sessions_end_after_session_idle_secs_without_requests() {
     assert_eq!(response.status(), 200);
 }
 
+/// At `max_sessions`, a new session ends the one idle longest (whose client
+/// then gets 404 and can initialize again); the others live on.
+#[tokio::test]
+async fn a_new_session_past_max_sessions_ends_the_one_idle_longest() {
+    let server = HttpServer::start(&["--max-sessions", "3"]).await;
+    let url = server.url("/mcp");
+    let http = reqwest::Client::new();
+    let ping = json!({ "jsonrpc": "2.0", "id": 2, "method": "ping" });
+    let status = |session: String| {
+        let (http, url, ping) = (&http, &url, &ping);
+        async move {
+            let response = post_mcp(http, url, Some(&session), None, ping).await;
+            let status = response.status().as_u16();
+            if status == 200 {
+                drop(mcp_messages(response).await);
+            }
+            status
+        }
+    };
+
+    let oldest = open_session(&http, &url).await;
+    let used = open_session(&http, &url).await;
+    let newer = open_session(&http, &url).await;
+    // `oldest` is now in use again; `used` is the one idle longest.
+    assert_eq!(status(oldest.clone()).await, 200);
+    let fourth = open_session(&http, &url).await;
+    assert_eq!(
+        status(used.clone()).await,
+        404,
+        "the session idle longest ends"
+    );
+    for session in [&oldest, &newer, &fourth] {
+        assert_eq!(status(session.clone()).await, 200, "{session} lives on");
+    }
+    // Many more: the bound holds and the latest three are the open ones.
+    let mut latest = Vec::new();
+    for _ in 0..10 {
+        latest.push(open_session(&http, &url).await);
+    }
+    for session in &latest[..7] {
+        assert_eq!(status(session.clone()).await, 404, "{session} was ended");
+    }
+    for session in [&oldest, &newer, &fourth] {
+        assert_eq!(status(session.clone()).await, 404, "{session} was ended");
+    }
+    for session in &latest[7..] {
+        assert_eq!(status(session.clone()).await, 200, "{session} is open");
+    }
+}
+
 /// 2026-07-28 requests carry their protocol version and capabilities in
 /// `_meta` and are served without a session.
 #[tokio::test]

@@ -240,3 +240,46 @@ async fn message_refusals_are_json() {
         assert!(body["error"]["message"].is_string(), "{body}");
     }
 }
+
+/// A session here is its open stream: past `max_sessions` a new stream is
+/// refused with 503 (and Retry-After) until one closes.
+#[tokio::test]
+async fn streams_past_max_sessions_get_503_until_one_closes() {
+    let server = start_sse(&["--max-sessions", "2"]).await;
+    let (first, _) = handshake(&server).await;
+    let (mut second, second_endpoint) = handshake(&server).await;
+
+    let open = || async {
+        reqwest::Client::new()
+            .get(server.url("/sse"))
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .expect("GET /sse")
+    };
+    let refused = open().await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let body: Value = refused.json().await.expect("a JSON body");
+    assert_eq!(body["error"]["code"], "too_many_sessions", "{body}");
+
+    // The open sessions serve on.
+    let ping = json!({ "jsonrpc": "2.0", "id": 7, "method": "ping" });
+    assert_eq!(post(&server, &second_endpoint, &ping).await.status(), 202);
+    assert_eq!(second.next_message().await["id"], 7);
+
+    drop(first);
+    let started = std::time::Instant::now();
+    loop {
+        let response = open().await;
+        if response.status() == 200 {
+            break;
+        }
+        assert_eq!(response.status(), 503);
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the closed stream kept its place"
+        );
+        tokio::time::sleep(common::POLL_INTERVAL).await;
+    }
+}

@@ -18,6 +18,7 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("transport.max_body_bytes", "--max-body-bytes"),
     ("transport.sse_keep_alive_secs", "--sse-keep-alive-secs"),
     ("transport.session_idle_secs", "--session-idle-secs"),
+    ("transport.max_sessions", "--max-sessions"),
     ("auth.tokens", "--auth-tokens"),
     ("auth.tokens_file", "--auth-tokens-file"),
     ("auth.jwks_url", "--auth-jwks-url"),

@@ -133,6 +133,11 @@ pub struct TransportConfig {
     /// initialize again (1..=604800). Sessions hold no execution state:
     /// executions and heaps outlive them.
     pub session_idle_secs: u64,
+    /// MCP sessions open at once (1..=1000000). At the bound, a new
+    /// streamable HTTP session ends the one idle longest (its client's next
+    /// request gets 404 and it initializes again); a new SSE stream is
+    /// refused with 503 until one closes.
+    pub max_sessions: usize,
 }
 
 /// The loopback names, with any port: what a local client sends as `Host`.
@@ -152,6 +157,7 @@ impl Default for TransportConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             sse_keep_alive_secs: 15,
             session_idle_secs: 3600,
+            max_sessions: 1000,
         }
     }
 }

@@ -28,6 +28,8 @@ const MIN_BODY_BYTES: u64 = 1024;
 const SSE_KEEP_ALIVE_SECS: RangeInclusive<u64> = 1..=3600;
 /// A week: past that, an idle session is better ended than kept.
 const SESSION_IDLE_SECS: RangeInclusive<u64> = 1..=604_800;
+/// A session costs tens of kilobytes: a million is already gigabytes.
+const MAX_SESSIONS: RangeInclusive<usize> = 1..=1_000_000;
 
 /// Whether a key is set to something the server would have to act on.
 type IsSet = fn(&Config) -> bool;
@@ -159,6 +161,12 @@ impl Config {
             "transport.session_idle_secs",
             transport.session_idle_secs,
             SESSION_IDLE_SECS,
+            None,
+        )?;
+        in_range(
+            "transport.max_sessions",
+            transport.max_sessions,
+            MAX_SESSIONS,
             None,
         )
     }
@@ -626,6 +634,10 @@ mod tests {
         assert_rejected(
             |c| c.transport.session_idle_secs = 0,
             "transport.session_idle_secs = 0 is outside 1..=604800",
+        );
+        assert_rejected(
+            |c| c.transport.max_sessions = 0,
+            "transport.max_sessions = 0 is outside 1..=1000000",
         );
         let mut config = Config::default();
         config.transport.bind = "::".to_owned();

@@ -14,6 +14,7 @@
 //!    given the same number.
 
 mod auth;
+mod bounded_sessions;
 mod error;
 mod guard;
 mod listen;
@@ -68,6 +69,7 @@ pub struct HttpServer {
     max_body_bytes: usize,
     keep_alive: Duration,
     session_idle: Duration,
+    max_sessions: usize,
 }
 
 impl HttpServer {
@@ -107,6 +109,7 @@ impl HttpServer {
             max_body_bytes: transport.max_body_bytes,
             keep_alive: Duration::from_secs(transport.sse_keep_alive_secs),
             session_idle: Duration::from_secs(transport.session_idle_secs),
+            max_sessions: transport.max_sessions,
         }))
     }
 
@@ -138,10 +141,11 @@ impl HttpServer {
                 server,
                 self.keep_alive,
                 self.session_idle,
+                self.max_sessions,
                 self.max_body_bytes,
                 sessions,
             ),
-            Mode::Sse => sse::routes(server, self.keep_alive, sessions),
+            Mode::Sse => sse::routes(server, self.keep_alive, self.max_sessions, sessions),
         };
         let mut app = mcp.merge(extra);
         if let Some(auth) = &self.auth {

@@ -22,12 +22,13 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::channel::mpsc;
-use futures::{SinkExt, Stream, StreamExt, stream};
+use futures::{SinkExt, StreamExt, stream};
 use rmcp::ServiceExt;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use serde::Deserialize;
@@ -49,6 +50,8 @@ struct Sessions {
     server: McpV8,
     senders: Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>,
     keep_alive: Duration,
+    /// Open sessions allowed at once (`transport.max_sessions`).
+    max_sessions: usize,
     /// Cancelled at shutdown: ends every stream and session.
     shutdown: CancellationToken,
 }
@@ -61,11 +64,17 @@ impl Sessions {
 }
 
 /// `/sse` and `/message`. Cancelling `shutdown` ends every session.
-pub fn routes(server: McpV8, keep_alive: Duration, shutdown: CancellationToken) -> Router {
+pub fn routes(
+    server: McpV8,
+    keep_alive: Duration,
+    max_sessions: usize,
+    shutdown: CancellationToken,
+) -> Router {
     let sessions = Sessions {
         server,
         senders: Arc::default(),
         keep_alive,
+        max_sessions,
         shutdown,
     };
     Router::new()
@@ -74,14 +83,32 @@ pub fn routes(server: McpV8, keep_alive: Duration, shutdown: CancellationToken) 
         .with_state(sessions)
 }
 
-/// `GET /sse`: starts a session and streams its server messages.
-async fn open_session(
-    State(sessions): State<Sessions>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// `GET /sse`: starts a session and streams its server messages; 503 while
+/// `max_sessions` streams are open. (A session here is its open stream, so
+/// none can be ended for room the way idle streamable HTTP sessions are.)
+async fn open_session(State(sessions): State<Sessions>) -> Response {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (client_tx, client_rx) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
     let (server_tx, server_rx) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
-    sessions.senders().insert(id.clone(), client_tx);
+    {
+        let mut senders = sessions.senders();
+        if senders.len() >= sessions.max_sessions {
+            let mut refused = rejection(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_sessions",
+                format!(
+                    "{} SSE sessions are open, the most this server allows \
+                     (transport.max_sessions); try again when one has closed",
+                    senders.len()
+                ),
+            );
+            refused
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            return refused;
+        }
+        senders.insert(id.clone(), client_tx);
+    }
     let stop = sessions.shutdown.child_token();
     tokio::spawn(run_session(
         sessions.server.clone(),
@@ -107,8 +134,10 @@ async fn open_session(
     let events = stream::once(std::future::ready(endpoint))
         .chain(messages)
         .take_until(stop.cancelled_owned())
-        .map(Ok);
-    Sse::new(events).keep_alive(KeepAlive::new().interval(sessions.keep_alive))
+        .map(Ok::<Event, Infallible>);
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(sessions.keep_alive))
+        .into_response()
 }
 
 /// Runs one session's [`McpV8`] until the client leaves or the server stops.

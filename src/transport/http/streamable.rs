@@ -9,6 +9,8 @@
 //! A session that sees no request for `session_idle` is ended (rmcp's own
 //! default, 5 minutes, is shorter than an agent's pause for thought); the
 //! client's next request gets 404 and it initializes again, as the spec asks.
+//! So does the session idle longest when `max_sessions` are open and a new
+//! one starts (see [`BoundedSessions`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,8 @@ use axum::Router;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
+
+use super::bounded_sessions::BoundedSessions;
 
 use crate::tools::McpV8;
 
@@ -29,6 +33,7 @@ pub fn routes(
     server: McpV8,
     keep_alive: Duration,
     session_idle: Duration,
+    max_sessions: usize,
     max_body_bytes: usize,
     sessions: CancellationToken,
 ) -> Router {
@@ -42,7 +47,10 @@ pub fn routes(
         .disable_allowed_origins();
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
-        Arc::new(sessions_ending_after(session_idle)),
+        Arc::new(BoundedSessions::new(
+            sessions_ending_after(session_idle),
+            max_sessions,
+        )),
         config,
     );
     Router::new().route_service(PATH, service)
