@@ -69,14 +69,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let readiness = Arc::new(StorageReadiness(heap_store.clone()));
     let executor = Executor::start(executor_config(&config, heap_store, sessions.clone())?).await?;
+    let mut api_state = ApiState::new(executor.clone(), readiness);
     let tools = match sessions {
-        Some(sessions) => McpV8::with_state(executor.clone(), sessions),
+        Some(sessions) => {
+            api_state = api_state.with_sessions(sessions.clone());
+            McpV8::with_state(executor.clone(), sessions)
+        }
         None => McpV8::new(executor.clone()),
     };
     let result = match http {
         Some(http) => {
             // The plain HTTP API (/api, /healthz, /readyz, /openapi.json), on the same port.
-            let api = transport::api::router(ApiState::new(executor.clone(), readiness));
+            let api = transport::api::router(api_state);
             // Draining: new executions get 503 (and /readyz says so) while
             // the ones in flight finish; then the listener stops.
             let draining = async {

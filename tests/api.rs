@@ -416,3 +416,95 @@ async fn a_waiting_caller_gets_the_outcome_retention_evicts_at_once() {
         .await
         .ok();
 }
+
+/// Sessions and heap tags under `/api`, as the session and tag tools have them.
+#[tokio::test]
+async fn sessions_and_heap_tags_are_served_under_api() {
+    let api = Api::start(&[]).await;
+    let first = api
+        .post_json(
+            "/api/exec",
+            json!({ "code": "globalThis.n = 1; n", "session": "s" }),
+        )
+        .await;
+    assert_eq!(first.ok()["result"], "1");
+    let second = api
+        .post_json(
+            "/api/exec",
+            json!({ "code": "n += 1; n", "session": "s", "tags": { "step": "two" } }),
+        )
+        .await;
+    assert_eq!(second.ok()["result"], "2", "{second:?}");
+    let heap = second.body["heap"].as_str().expect("a heap").to_owned();
+
+    let sessions = api.get("/api/sessions").await;
+    assert_eq!(sessions.ok()["sessions"], json!(["s"]));
+    let entries = api.get("/api/sessions/s?fields=index,output_heap").await;
+    let entries = entries.ok()["entries"].as_array().expect("entries").clone();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[1]["index"], 1);
+    assert_eq!(entries[1]["output_heap"], heap.as_str());
+    assert_eq!(entries[1]["status"], "completed");
+    assert!(entries[1].get("code").is_none(), "{entries:?}");
+    let all = api.get("/api/sessions/s").await;
+    assert_eq!(all.ok()["entries"][1]["code"], "n += 1; n");
+    let message = api
+        .get("/api/sessions/nope")
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    assert!(message.contains("GET /api/sessions"), "{message}");
+    let message = api
+        .get("/api/sessions/s?fields=bogus")
+        .await
+        .error(StatusCode::BAD_REQUEST, "invalid_argument");
+    assert!(message.contains("unknown field \"bogus\""), "{message}");
+
+    let tags_path = format!("/api/heaps/{heap}/tags");
+    let tags = api.get(&tags_path).await;
+    assert_eq!(tags.ok()["tags"], json!({ "step": "two" }));
+    let put = |body: Value| api.send(api.client.put(api.server.url(&tags_path)).json(&body));
+    let replaced = put(json!({ "tags": { "a": "1", "b": "2" } })).await;
+    assert_eq!(
+        replaced.ok(),
+        &json!({ "heap": heap, "tags": { "a": "1", "b": "2" } })
+    );
+    let message = put(json!({ "tags": { "k": 1 } }))
+        .await
+        .error(StatusCode::BAD_REQUEST, "invalid_argument");
+    assert!(message.contains("tags"), "{message}");
+
+    let found = api.get("/api/heaps?a=1").await;
+    assert_eq!(
+        found.ok()["heaps"],
+        json!([{ "heap": heap, "tags": { "a": "1", "b": "2" } }])
+    );
+    let none = api.get("/api/heaps?a=2").await;
+    assert_eq!(none.ok()["heaps"], json!([]));
+    api.get("/api/heaps?a=1&a=2")
+        .await
+        .error(StatusCode::BAD_REQUEST, "invalid_argument");
+
+    let delete = |path: String| api.send(api.client.delete(api.server.url(&path)));
+    let remaining = delete(format!("{tags_path}/a")).await;
+    assert_eq!(remaining.ok()["tags"], json!({ "b": "2" }));
+    let remaining = delete(tags_path.clone()).await;
+    assert_eq!(remaining.ok()["tags"], json!({}));
+    assert_eq!(api.get(&tags_path).await.ok()["tags"], json!({}));
+
+    api.get("/api/heaps/..%2F..%2Fetc%2Fpasswd/tags")
+        .await
+        .error(StatusCode::BAD_REQUEST, "invalid_argument");
+}
+
+/// A stateless server keeps no sessions or tags, and says so.
+#[tokio::test]
+async fn a_stateless_server_answers_state_routes_with_404() {
+    let api = Api::start(&["--stateless"]).await;
+    for path in ["/api/sessions", "/api/heaps"] {
+        let message = api
+            .get(path)
+            .await
+            .error(StatusCode::NOT_FOUND, "not_found");
+        assert!(message.contains("stateless"), "{path}: {message}");
+    }
+}

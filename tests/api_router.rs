@@ -686,13 +686,20 @@ async fn a_draining_server_is_not_ready_and_refuses_work_with_503() {
 // ---- OpenAPI -------------------------------------------------------------
 
 /// The routes the issue specifies, as (method, OpenAPI path).
-const ROUTES: [(&str, &str); 10] = [
+const ROUTES: [(&str, &str); 17] = [
     ("post", "/api/exec"),
     ("post", "/api/executions"),
     ("get", "/api/executions"),
     ("get", "/api/executions/{id}"),
     ("get", "/api/executions/{id}/output"),
     ("post", "/api/executions/{id}/cancel"),
+    ("get", "/api/sessions"),
+    ("get", "/api/sessions/{session}"),
+    ("get", "/api/heaps"),
+    ("get", "/api/heaps/{heap}/tags"),
+    ("put", "/api/heaps/{heap}/tags"),
+    ("delete", "/api/heaps/{heap}/tags"),
+    ("delete", "/api/heaps/{heap}/tags/{key}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/api/version"),
@@ -746,7 +753,11 @@ async fn openapi_document_paths_match_the_router_both_ways() {
         .keys()
         .collect();
     for path in paths {
-        let uri = path.replace("{id}", "no-such-id");
+        let uri = path
+            .replace("{id}", "no-such-id")
+            .replace("{session}", "no-such-session")
+            .replace("{heap}", &"ab".repeat(32))
+            .replace("{key}", "no-such-key");
         for method in METHODS {
             let declared = document["paths"][path.as_str()].get(method).is_some();
             let request = Request::builder()

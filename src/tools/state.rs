@@ -12,7 +12,7 @@ mod responses;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{tool, tool_router};
 
-use self::fields::EntryFields;
+pub use self::fields::EntryFields;
 pub use self::params::{
     DeleteHeapTagsParams, HeapParams, ListSessionSnapshotsParams, QueryHeapsByTagsParams,
     SetHeapTagsParams,

@@ -6,18 +6,19 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::executor::ExecutionStatus;
 
 /// What `list_sessions` answers.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema, ToSchema)]
 pub struct ListSessionsResponse {
     /// Every session's name, in byte order.
     pub sessions: Vec<String>,
 }
 
 /// What `list_session_snapshots` answers.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema, ToSchema)]
 pub struct ListSessionSnapshotsResponse {
     /// The session listed.
     pub session: String,
@@ -28,11 +29,12 @@ pub struct ListSessionSnapshotsResponse {
 /// One execution in a session. Fields left out by `fields` are absent; a selected input_heap or output_heap is null when there is no such heap.
 // The heaps are doubly optional so that "not selected" (absent) and
 // "selected, but none" (null) stay distinguishable for the model.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema, ToSchema)]
 pub struct SessionSnapshot {
     /// The execution's id, for get_execution and get_execution_output.
     pub execution_id: String,
     /// The execution's final status: completed, failed, cancelled or timed_out.
+    #[schema(value_type = String)]
     pub status: ExecutionStatus,
     /// Position in the session, 0-based and without gaps.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,7 +55,7 @@ pub struct SessionSnapshot {
 
 /// A heap snapshot and its tags: what `get_heap_tags`, `set_heap_tags` and
 /// `delete_heap_tags` answer, and one match of `query_heaps_by_tags`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema, ToSchema)]
 pub struct HeapTagsResponse {
     /// The heap snapshot's name (64 lowercase hexadecimal characters).
     pub heap: String,
@@ -62,7 +64,7 @@ pub struct HeapTagsResponse {
 }
 
 /// What `query_heaps_by_tags` answers.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema, ToSchema)]
 pub struct QueryHeapsResponse {
     /// Every heap whose tags include all the pairs asked for, ordered by heap.
     pub heaps: Vec<HeapTagsResponse>,

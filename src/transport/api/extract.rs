@@ -119,6 +119,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// [`Json`] with the API's JSON errors (400 naming the field, 413, 415).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let Json(value) = Json::<T>::from_request(request, state).await?;
+        Ok(Self(value))
+    }
+}
+
 /// [`Path`] with a JSON 400 (only a malformed percent-encoding can fail).
 #[derive(Debug)]
 pub struct ApiPath<T>(pub T);

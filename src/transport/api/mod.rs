@@ -16,6 +16,7 @@ mod error;
 mod executions;
 mod extract;
 mod meta;
+mod state;
 mod types;
 
 use std::sync::{Arc, LazyLock};
@@ -28,6 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::executor::Executor;
+use crate::sessions::SessionStore;
 
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use executions::EXEC_OUTPUT_BYTES;
@@ -60,6 +62,8 @@ impl Readiness for AlwaysReady {
 pub struct ApiState {
     executor: Executor,
     readiness: Arc<dyn Readiness>,
+    /// The session log and heap tags of a stateful server.
+    sessions: Option<SessionStore>,
 }
 
 impl ApiState {
@@ -67,7 +71,14 @@ impl ApiState {
         Self {
             executor,
             readiness,
+            sessions: None,
         }
+    }
+
+    /// Serves `/api/sessions` and `/api/heaps` from `sessions`.
+    pub fn with_sessions(mut self, sessions: SessionStore) -> Self {
+        self.sessions = Some(sessions);
+        self
     }
 }
 
@@ -86,6 +97,7 @@ impl std::fmt::Debug for ApiState {
     ),
     tags(
         (name = "executions", description = "Run code and follow executions."),
+        (name = "state", description = "Sessions and heap tags (a stateful server only)."),
         (name = "meta", description = "Health, readiness, version and this document."),
     )
 )]
@@ -102,6 +114,15 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(executions::get_execution))
         .routes(routes!(executions::execution_output))
         .routes(routes!(executions::cancel_execution))
+        .routes(routes!(state::list_sessions))
+        .routes(routes!(state::session_entries))
+        .routes(routes!(state::query_heaps))
+        .routes(routes!(
+            state::get_tags,
+            state::set_tags,
+            state::delete_tags
+        ))
+        .routes(routes!(state::delete_tag))
         .routes(routes!(meta::healthz))
         .routes(routes!(meta::readyz))
         .routes(routes!(meta::version))

@@ -111,6 +111,23 @@ pub struct ExecutionList {
     pub executions: Vec<Summary>,
 }
 
+/// The query of `GET /api/sessions/{session}`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FieldsQuery {
+    /// Comma-separated fields to include in each entry, among index, input_heap, output_heap, code and timestamp (for example `index,output_heap`); execution_id and status are always included. Omit for every field.
+    pub fields: Option<String>,
+}
+
+/// The body of `PUT /api/heaps/{heap}/tags`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagsBody {
+    /// The heap's new tags, replacing all current ones; `{}` removes every tag. Keys 1 to 128 characters, values at most 1024, at most 64 tags.
+    pub tags: BTreeMap<String, String>,
+}
+
 /// The query of `GET /api/executions/{id}/output`: the same pagination as the
 /// `get_execution_output` tool.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]

@@ -1,0 +1,240 @@
+//! `/api/sessions` and `/api/heaps`: session logs and heap tags, for a
+//! stateful server.
+//!
+//! Thin adapters over the same [`SessionStore`] the session and tag tools
+//! use, answering the tools' own response types. A stateless server keeps no
+//! sessions or tags: these routes then answer 404 saying so, as its MCP
+//! server does not list the tools.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+
+use super::ApiState;
+use super::error::{ApiError, ErrorBody, ErrorCode};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::types::{FieldsQuery, TagsBody};
+use crate::sessions::{SessionError, SessionStore};
+use crate::tools::{
+    EntryFields, HeapTagsResponse, ListSessionSnapshotsResponse, ListSessionsResponse,
+    QueryHeapsResponse,
+};
+
+/// Every session's name.
+#[utoipa::path(
+    get,
+    path = "/api/sessions",
+    tag = "state",
+    responses(
+        (status = 200, description = "Every session, by name.", body = ListSessionsResponse),
+        (status = 404, description = "The server is stateless.", body = ErrorBody),
+        (status = 500, description = "The session database failed.", body = ErrorBody),
+    ),
+)]
+pub async fn list_sessions(
+    State(state): State<ApiState>,
+) -> Result<Json<ListSessionsResponse>, ApiError> {
+    let sessions = with_sessions(&state, SessionStore::list_sessions).await?;
+    Ok(Json(ListSessionsResponse { sessions }))
+}
+
+/// A session's executions and heaps, oldest first, like `list_session_snapshots`.
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{session}",
+    tag = "state",
+    params(("session" = String, Path, description = "The session's name."), FieldsQuery),
+    responses(
+        (status = 200, description = "The session's entries.", body = ListSessionSnapshotsResponse),
+        (status = 400, description = "An invalid session name or an unknown field.", body = ErrorBody),
+        (status = 404, description = "No such session, or the server is stateless.", body = ErrorBody),
+        (status = 500, description = "The session database failed.", body = ErrorBody),
+    ),
+)]
+pub async fn session_entries(
+    State(state): State<ApiState>,
+    ApiPath(session): ApiPath<String>,
+    ApiQuery(query): ApiQuery<FieldsQuery>,
+) -> Result<Json<ListSessionSnapshotsResponse>, ApiError> {
+    let fields = EntryFields::parse(query.fields.as_deref())
+        .map_err(|error| ApiError::new(ErrorCode::InvalidArgument, error.message()))?;
+    let target = session.clone();
+    let entries = with_sessions(&state, move |store| store.entries(&target)).await?;
+    Ok(Json(ListSessionSnapshotsResponse {
+        session,
+        entries: entries
+            .into_iter()
+            .map(|entry| fields.select(entry))
+            .collect(),
+    }))
+}
+
+/// Heaps whose tags include every query parameter as a key/value pair
+/// (`GET /api/heaps?project=demo`); without parameters, every tagged heap.
+#[utoipa::path(
+    get,
+    path = "/api/heaps",
+    tag = "state",
+    params(("tags" = BTreeMap<String, String>, Query, style = Form, explode,
+        description = "Tag pairs a heap must all carry, one query parameter each (exact, case-sensitive).")),
+    responses(
+        (status = 200, description = "The matching heaps, ordered by heap.", body = QueryHeapsResponse),
+        (status = 400, description = "A tag key given twice, or an invalid tag.", body = ErrorBody),
+        (status = 404, description = "The server is stateless.", body = ErrorBody),
+        (status = 500, description = "The session database failed.", body = ErrorBody),
+    ),
+)]
+pub async fn query_heaps(
+    State(state): State<ApiState>,
+    ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
+) -> Result<Json<QueryHeapsResponse>, ApiError> {
+    let mut tags = BTreeMap::new();
+    for (key, value) in pairs {
+        if tags.contains_key(&key) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                format!("invalid argument `tags`: the key {key:?} is given twice"),
+            ));
+        }
+        tags.insert(key, value);
+    }
+    let heaps = with_sessions(&state, move |store| store.query_by_tags(&tags)).await?;
+    Ok(Json(QueryHeapsResponse {
+        heaps: heaps
+            .into_iter()
+            .map(|(heap, tags)| HeapTagsResponse { heap, tags })
+            .collect(),
+    }))
+}
+
+/// A heap's tags (none is `{}`).
+#[utoipa::path(
+    get,
+    path = "/api/heaps/{heap}/tags",
+    tag = "state",
+    params(("heap" = String, Path, description = "The heap: 64 lowercase hex characters.")),
+    responses(
+        (status = 200, description = "The heap's tags.", body = HeapTagsResponse),
+        (status = 400, description = "Not a heap name.", body = ErrorBody),
+        (status = 404, description = "The server is stateless.", body = ErrorBody),
+        (status = 500, description = "The session database failed.", body = ErrorBody),
+    ),
+)]
+pub async fn get_tags(
+    State(state): State<ApiState>,
+    ApiPath(heap): ApiPath<String>,
+) -> Result<Json<HeapTagsResponse>, ApiError> {
+    let target = heap.clone();
+    let tags = with_sessions(&state, move |store| store.get_tags(&target)).await?;
+    Ok(Json(HeapTagsResponse { heap, tags }))
+}
+
+/// Replaces a heap's tags, like `set_heap_tags`; `{"tags": {}}` removes them all.
+#[utoipa::path(
+    put,
+    path = "/api/heaps/{heap}/tags",
+    tag = "state",
+    params(("heap" = String, Path, description = "The heap: 64 lowercase hex characters.")),
+    request_body = TagsBody,
+    responses(
+        (status = 200, description = "The heap's tags, as stored.", body = HeapTagsResponse),
+        (status = 400, description = "Not a heap name, or invalid tags.", body = ErrorBody),
+        (status = 404, description = "The server is stateless.", body = ErrorBody),
+        (status = 413, description = "The body is larger than `transport.max_body_bytes`.", body = ErrorBody),
+        (status = 415, description = "The body is not JSON.", body = ErrorBody),
+        (status = 500, description = "The session database failed.", body = ErrorBody),
+    ),
+)]
+pub async fn set_tags(
+    State(state): State<ApiState>,
+    ApiPath(heap): ApiPath<String>,
+    ApiJson(TagsBody { tags }): ApiJson<TagsBody>,
+) -> Result<Json<HeapTagsResponse>, ApiError> {
+    let (target, replacement) = (heap.clone(), tags.clone());
+    with_sessions(&state, move |store| store.set_tags(&target, replacement)).await?;
+    Ok(Json(HeapTagsResponse { heap, tags }))
+}
+
+/// Removes every tag of a heap.
+#[utoipa::path(
+    delete,
+    path = "/api/heaps/{heap}/tags",
+    tag = "state",
+    params(("heap" = String, Path, description = "The heap: 64 lowercase hex characters.")),
+    responses(
+        (status = 200, description = "The heap, now without tags.", body = HeapTagsResponse),
+        (status = 400, description = "Not a heap name.", body = ErrorBody),
+        (status = 404, description = "The server is stateless.", body = ErrorBody),
+        (status = 500, description = "The session database failed.", body = ErrorBody),
+    ),
+)]
+pub async fn delete_tags(
+    State(state): State<ApiState>,
+    ApiPath(heap): ApiPath<String>,
+) -> Result<Json<HeapTagsResponse>, ApiError> {
+    let target = heap.clone();
+    let tags = with_sessions(&state, move |store| store.delete_tags(&target, None)).await?;
+    Ok(Json(HeapTagsResponse { heap, tags }))
+}
+
+/// Removes one tag of a heap (a key it does not carry is fine).
+#[utoipa::path(
+    delete,
+    path = "/api/heaps/{heap}/tags/{key}",
+    tag = "state",
+    params(
+        ("heap" = String, Path, description = "The heap: 64 lowercase hex characters."),
+        ("key" = String, Path, description = "The tag's key."),
+    ),
+    responses(
+        (status = 200, description = "The tags that remain.", body = HeapTagsResponse),
+        (status = 400, description = "Not a heap name.", body = ErrorBody),
+        (status = 404, description = "The server is stateless.", body = ErrorBody),
+        (status = 500, description = "The session database failed.", body = ErrorBody),
+    ),
+)]
+pub async fn delete_tag(
+    State(state): State<ApiState>,
+    ApiPath((heap, key)): ApiPath<(String, String)>,
+) -> Result<Json<HeapTagsResponse>, ApiError> {
+    let target = heap.clone();
+    let tags = with_sessions(&state, move |store| {
+        store.delete_tags(&target, Some(std::slice::from_ref(&key)))
+    })
+    .await?;
+    Ok(Json(HeapTagsResponse { heap, tags }))
+}
+
+/// Runs `op` on the session store (on the blocking pool: writes fsync).
+async fn with_sessions<T, F>(state: &ApiState, op: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&SessionStore) -> Result<T, SessionError> + Send + 'static,
+{
+    let store = state.sessions.clone().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "this server is stateless: it keeps no sessions or heap tags",
+        )
+    })?;
+    store.blocking(op).await.map_err(ApiError::from)
+}
+
+impl From<SessionError> for ApiError {
+    fn from(error: SessionError) -> Self {
+        match &error {
+            SessionError::NotFound(session) => Self::new(
+                ErrorCode::NotFound,
+                format!("unknown session: {session:?}; GET /api/sessions lists the sessions"),
+            ),
+            error if error.is_invalid_argument() => {
+                Self::new(ErrorCode::InvalidArgument, error.to_string())
+            }
+            error => {
+                tracing::error!(%error, "session database failed");
+                Self::new(ErrorCode::Internal, error.to_string())
+            }
+        }
+    }
+}
