@@ -448,6 +448,12 @@ async fn sessions_and_heap_tags_are_served_under_api() {
     assert!(entries[1].get("code").is_none(), "{entries:?}");
     let all = api.get("/api/sessions/s").await;
     assert_eq!(all.ok()["entries"][1]["code"], "n += 1; n");
+    let page = api.get("/api/sessions/s?offset=1&limit=1").await;
+    assert_eq!(page.ok()["total"], 2, "{page:?}");
+    assert_eq!(page.body["next_offset"], Value::Null, "{page:?}");
+    assert_eq!(page.body["entries"][0]["index"], 1, "{page:?}");
+    let page = api.get("/api/sessions/s?limit=1").await;
+    assert_eq!(page.ok()["next_offset"], 1, "{page:?}");
     let message = api
         .get("/api/sessions/nope")
         .await

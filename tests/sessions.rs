@@ -395,6 +395,55 @@ async fn fields_select_what_each_entry_carries() {
     server.stop().await;
 }
 
+/// A session's log is listed a page at a time, with the total and where the
+/// next page starts.
+#[tokio::test]
+async fn session_logs_are_listed_a_page_at_a_time() {
+    let (_root, server) = stateful().await;
+    for n in 0..5 {
+        run_in_session(&server, "s", &format!("{n}")).await;
+    }
+    let page = |offset: u64, limit: u64| {
+        let server = &server;
+        async move {
+            server
+                .call(
+                    "list_session_snapshots",
+                    json!({ "session": "s", "fields": "index,code", "offset": offset, "limit": limit }),
+                )
+                .await
+        }
+    };
+    let first = page(0, 2).await;
+    assert_eq!(first["total"], 5, "{first}");
+    assert_eq!(first["next_offset"], 2, "{first}");
+    let codes: Vec<&Value> = first["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|entry| &entry["code"])
+        .collect();
+    assert_eq!(codes, [&json!("0"), &json!("1")]);
+    let last = page(3, 2).await;
+    assert_eq!(last["next_offset"], Value::Null, "{last}");
+    assert_eq!(last["entries"][1]["index"], 4, "{last}");
+    assert_eq!(page(9, 2).await["entries"], json!([]));
+    let unpaged = server
+        .call("list_session_snapshots", json!({ "session": "s" }))
+        .await;
+    assert_eq!(unpaged["entries"].as_array().map(Vec::len), Some(5));
+    assert_eq!(unpaged["next_offset"], Value::Null);
+
+    let error = server
+        .call_err(
+            "list_session_snapshots",
+            json!({ "session": "s", "limit": 0 }),
+        )
+        .await;
+    assert!(error.contains("`limit`"), "{error}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn unknown_and_invalid_sessions_are_tool_errors() {
     let (_root, server) = stateful().await;

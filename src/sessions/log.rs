@@ -126,19 +126,34 @@ impl SessionStore {
             .collect()
     }
 
-    /// Every entry of `session`, by index.
-    pub fn entries(&self, session: &str) -> Result<Vec<SessionEntry>, SessionError> {
+    /// Up to `limit` entries of `session`, by index, from index `from` on,
+    /// and how many entries the session has in all. Reads only the page.
+    pub fn entries(
+        &self,
+        session: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<(Vec<SessionEntry>, u64), SessionError> {
         validate_session_name(session)?;
-        if !self.next_index.contains_key(session.as_bytes())? {
+        let Some(counter) = self.next_index.get(session.as_bytes())? else {
             return Err(SessionError::NotFound(session.to_owned()));
-        }
-        self.entries
-            .scan_prefix(entry_prefix(session))
+        };
+        let total = decode_counter(session, &counter)?;
+        let prefix = entry_prefix(session);
+        let entries = self
+            .entries
+            .range(entry_key(session, from)..)
+            .take_while(|item| {
+                item.as_ref()
+                    .map_or(true, |(key, _)| key.starts_with(&prefix))
+            })
+            .take(limit)
             .map(|item| {
                 let (key, value) = item?;
                 decode_entry(&key, &value)
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok((entries, total))
     }
 }
 
@@ -146,15 +161,24 @@ fn read_next_index(
     next_index: &TransactionalTree,
     session: &str,
 ) -> Result<u64, ConflictableTransactionError<SessionError>> {
-    let Some(stored) = next_index.get(session.as_bytes())? else {
-        return Ok(0);
-    };
-    let bytes: [u8; 8] = stored.as_ref().try_into().map_err(|_| {
-        ConflictableTransactionError::Abort(SessionError::Corrupt {
+    match next_index.get(session.as_bytes())? {
+        Some(stored) => {
+            decode_counter(session, &stored).map_err(ConflictableTransactionError::Abort)
+        }
+        None => Ok(0),
+    }
+}
+
+/// A session's entry counter: the index its next entry gets, which is also
+/// how many it has.
+fn decode_counter(session: &str, stored: &IVec) -> Result<u64, SessionError> {
+    let bytes: [u8; 8] = stored
+        .as_ref()
+        .try_into()
+        .map_err(|_| SessionError::Corrupt {
             what: format!("entry counter for session {session:?}"),
             reason: format!("it has {} bytes instead of 8", stored.len()),
-        })
-    })?;
+        })?;
     Ok(u64::from_be_bytes(bytes))
 }
 
@@ -225,7 +249,8 @@ mod tests {
         );
         assert_eq!(store.append("other", entry("c", None, None)).ok(), Some(0));
 
-        let entries = store.entries("s").expect("entries");
+        let (entries, total) = store.entries("s", 0, usize::MAX).expect("entries");
+        assert_eq!(total, 2);
         let ids: Vec<(u64, &str)> = entries
             .iter()
             .map(|e| (e.index, e.execution_id.as_str()))
@@ -245,8 +270,9 @@ mod tests {
         store.append("ab", entry("x", None, None)).expect("append");
         store.append("a", entry("y", None, None)).expect("append");
         let ids: Vec<String> = store
-            .entries("a")
+            .entries("a", 0, usize::MAX)
             .expect("entries")
+            .0
             .into_iter()
             .map(|e| e.execution_id)
             .collect();
@@ -280,7 +306,7 @@ mod tests {
         let total = u64::try_from(THREADS * PER_THREAD).expect("small");
         assert_eq!(indexes, (0..total).collect::<Vec<_>>());
 
-        let entries = store.entries("shared").expect("entries");
+        let (entries, _) = store.entries("shared", 0, usize::MAX).expect("entries");
         let stored: Vec<u64> = entries.iter().map(|e| e.index).collect();
         assert_eq!(stored, (0..total).collect::<Vec<_>>());
         let ids: BTreeSet<&str> = entries.iter().map(|e| e.execution_id.as_str()).collect();
@@ -289,6 +315,27 @@ mod tests {
             THREADS * PER_THREAD,
             "every append is stored once"
         );
+    }
+
+    #[test]
+    fn entries_are_read_a_page_at_a_time() {
+        let (_dir, store) = open_temp();
+        for name in ["a", "b", "c", "d", "e"] {
+            store.append("s", entry(name, None, None)).expect("append");
+        }
+        store.append("s2", entry("x", None, None)).expect("append");
+        let page = |from, limit| {
+            let (entries, total) = store.entries("s", from, limit).expect("entries");
+            assert_eq!(total, 5);
+            entries
+                .into_iter()
+                .map(|e| (e.index, e.execution_id))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(page(0, 2), [(0, "a".to_owned()), (1, "b".to_owned())]);
+        assert_eq!(page(3, 10), [(3, "d".to_owned()), (4, "e".to_owned())]);
+        assert_eq!(page(5, 10), []);
+        assert_eq!(page(u64::MAX, 10), []);
     }
 
     #[test]
@@ -312,7 +359,7 @@ mod tests {
     #[test]
     fn unknown_and_invalid_sessions() {
         let (_dir, store) = open_temp();
-        let error = store.entries("nope").expect_err("unknown");
+        let error = store.entries("nope", 0, 1).expect_err("unknown");
         assert!(matches!(error, SessionError::NotFound(_)), "{error}");
         assert!(error.to_string().contains("list_sessions"), "{error}");
         let error = store.append("", entry("a", None, None)).expect_err("empty");

@@ -84,7 +84,11 @@ its `code`, and `timestamp` (when it finished, RFC 3339, UTC). Pass an output_he
 `fields` (comma-separated, e.g. \"index,output_heap\") limits each entry to the named fields among \
 index, input_heap, output_heap, code and timestamp; execution_id and status are always included. \
 Leave code out to keep the answer short. Default: every field. An unknown session is an error; \
-list_sessions shows the existing ones.";
+list_sessions shows the existing ones.
+
+The answer is a page of at most `limit` entries (default 1000) from index `offset` (default 0), \
+with `total`, the session's number of executions, and `next_offset` to pass as `offset` for the \
+next page (null on the last). To see only the latest executions, pass offset = total - a few.";
 
 pub const GET_HEAP_TAGS: &str = "\
 Get the tags of a heap snapshot: the string key/value labels set on it with set_heap_tags or run_js \

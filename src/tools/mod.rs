@@ -24,7 +24,7 @@ pub use params::{ExecutionIdParams, GetExecutionOutputParams, MAX_WAIT_MS, RunJs
 pub use responses::{ListExecutionsResponse, RunJsResponse};
 pub use server::McpV8;
 pub use state::{
-    DeleteHeapTagsParams, EntryFields, HeapParams, HeapTagsResponse, ListSessionSnapshotsParams,
+    DeleteHeapTagsParams, HeapParams, HeapTagsResponse, ListSessionSnapshotsParams,
     ListSessionSnapshotsResponse, ListSessionsResponse, QueryHeapsByTagsParams, QueryHeapsResponse,
-    SessionSnapshot, SetHeapTagsParams,
+    SessionSnapshot, SetHeapTagsParams, SnapshotPage,
 };

@@ -6,13 +6,14 @@
 //! run on tokio's blocking pool: every write ends with an fsync.
 
 mod fields;
+mod page;
 mod params;
 mod responses;
 
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{tool, tool_router};
 
-pub use self::fields::EntryFields;
+pub use self::page::SnapshotPage;
 pub use self::params::{
     DeleteHeapTagsParams, HeapParams, ListSessionSnapshotsParams, QueryHeapsByTagsParams,
     SetHeapTagsParams,
@@ -47,20 +48,12 @@ impl McpV8 {
         &self,
         Parameters(params): Parameters<ListSessionSnapshotsParams>,
     ) -> Result<Json<ListSessionSnapshotsResponse>, ToolError> {
-        // Checked first, so a bad selection fails without touching the database.
-        let fields = EntryFields::parse(params.fields.as_deref())?;
-        let session = params.session;
-        let target = session.clone();
-        let entries = self
-            .with_sessions(move |store| store.entries(&target))
+        // Checked first, so bad arguments fail without touching the database.
+        let page = SnapshotPage::parse(params.fields.as_deref(), params.offset, params.limit)?;
+        let listing = self
+            .with_sessions(move |store| page.read(store, params.session))
             .await?;
-        Ok(Json(ListSessionSnapshotsResponse {
-            session,
-            entries: entries
-                .into_iter()
-                .map(|entry| fields.select(entry))
-                .collect(),
-        }))
+        Ok(Json(listing))
     }
 
     #[tool(

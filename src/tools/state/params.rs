@@ -17,6 +17,10 @@ pub struct ListSessionSnapshotsParams {
     pub session: String,
     /// Comma-separated fields to include in each entry, among index, input_heap, output_heap, code and timestamp (for example "index,output_heap"); execution_id and status are always included. Omit for every field.
     pub fields: Option<String>,
+    /// Index of the first entry to list, 0-based; default 0. To continue, pass the previous answer's next_offset.
+    pub offset: Option<u64>,
+    /// Most entries to list; default 1000, at most 10000.
+    pub limit: Option<u64>,
 }
 
 /// Parameters of the tools that address one heap snapshot.

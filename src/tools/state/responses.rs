@@ -22,7 +22,11 @@ pub struct ListSessionsResponse {
 pub struct ListSessionSnapshotsResponse {
     /// The session listed.
     pub session: String,
-    /// Its executions, oldest first.
+    /// How many executions the session has in all.
+    pub total: u64,
+    /// The offset of the next page; null when this page reaches the session's latest execution.
+    pub next_offset: Option<u64>,
+    /// Its executions from the requested offset on, oldest first.
     pub entries: Vec<SessionSnapshot>,
 }
 

@@ -14,11 +14,11 @@ use axum::extract::State;
 use super::ApiState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::types::{FieldsQuery, TagsBody};
+use super::types::{SessionQuery, TagsBody};
 use crate::sessions::{SessionError, SessionStore};
 use crate::tools::{
-    EntryFields, HeapTagsResponse, ListSessionSnapshotsResponse, ListSessionsResponse,
-    QueryHeapsResponse,
+    HeapTagsResponse, ListSessionSnapshotsResponse, ListSessionsResponse, QueryHeapsResponse,
+    SnapshotPage,
 };
 
 /// Every session's name.
@@ -39,15 +39,16 @@ pub async fn list_sessions(
     Ok(Json(ListSessionsResponse { sessions }))
 }
 
-/// A session's executions and heaps, oldest first, like `list_session_snapshots`.
+/// A page of a session's executions and heaps, oldest first, like
+/// `list_session_snapshots`.
 #[utoipa::path(
     get,
     path = "/api/sessions/{session}",
     tag = "state",
-    params(("session" = String, Path, description = "The session's name."), FieldsQuery),
+    params(("session" = String, Path, description = "The session's name."), SessionQuery),
     responses(
         (status = 200, description = "The session's entries.", body = ListSessionSnapshotsResponse),
-        (status = 400, description = "An invalid session name or an unknown field.", body = ErrorBody),
+        (status = 400, description = "An invalid session name, an unknown field or a limit out of range.", body = ErrorBody),
         (status = 404, description = "No such session, or the server is stateless.", body = ErrorBody),
         (status = 500, description = "The session database failed.", body = ErrorBody),
     ),
@@ -55,19 +56,12 @@ pub async fn list_sessions(
 pub async fn session_entries(
     State(state): State<ApiState>,
     ApiPath(session): ApiPath<String>,
-    ApiQuery(query): ApiQuery<FieldsQuery>,
+    ApiQuery(query): ApiQuery<SessionQuery>,
 ) -> Result<Json<ListSessionSnapshotsResponse>, ApiError> {
-    let fields = EntryFields::parse(query.fields.as_deref())
+    let page = SnapshotPage::parse(query.fields.as_deref(), query.offset, query.limit)
         .map_err(|error| ApiError::new(ErrorCode::InvalidArgument, error.message()))?;
-    let target = session.clone();
-    let entries = with_sessions(&state, move |store| store.entries(&target)).await?;
-    Ok(Json(ListSessionSnapshotsResponse {
-        session,
-        entries: entries
-            .into_iter()
-            .map(|entry| fields.select(entry))
-            .collect(),
-    }))
+    let listing = with_sessions(&state, move |store| page.read(store, session)).await?;
+    Ok(Json(listing))
 }
 
 /// Heaps whose tags include every query parameter as a key/value pair
