@@ -648,6 +648,41 @@ async fn readyz_is_503_with_the_reason_when_a_dependency_is_down() {
     api.stop().await;
 }
 
+/// A readiness check that counts how often it is asked.
+#[derive(Default)]
+struct CountingReadiness(std::sync::atomic::AtomicUsize);
+
+impl Readiness for CountingReadiness {
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Ok(())
+        })
+    }
+}
+
+/// `/readyz` is open to anyone, and a directory store's check writes a file:
+/// a flood of probes runs the check once per `READINESS_TTL`, not per probe.
+#[tokio::test]
+async fn readyz_checks_dependencies_at_most_once_a_second() {
+    let counting = Arc::new(CountingReadiness::default());
+    let api = Api::with(Options {
+        readiness: counting.clone(),
+        ..Options::default()
+    })
+    .await;
+    let probes = (0..50).map(|_| api.get("/readyz"));
+    for reply in futures::future::join_all(probes).await {
+        assert_eq!(reply.ok(), &json!({ "status": "ok" }));
+    }
+    assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    tokio::time::sleep(api::READINESS_TTL).await;
+    api.get("/readyz").await.ok();
+    assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+    api.stop().await;
+}
+
 #[tokio::test]
 async fn readyz_gives_up_on_a_check_that_hangs() {
     let api = Api::with(Options {

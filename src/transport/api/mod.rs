@@ -20,6 +20,7 @@ mod state;
 mod types;
 
 use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::Request;
@@ -47,6 +48,36 @@ pub trait Readiness: Send + Sync {
     fn check(&self) -> BoxFuture<'_, Result<(), String>>;
 }
 
+/// A readiness check run at most once per [`READINESS_TTL`], however often
+/// `/readyz` is asked: `/readyz` is open to anyone who can reach the port
+/// (auth exempts it, for load balancers), and a directory store's check
+/// writes and fsyncs a file. Concurrent callers share one check.
+struct CachedReadiness {
+    inner: Arc<dyn Readiness>,
+    last: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
+}
+
+/// How long a readiness answer is reused.
+pub const READINESS_TTL: Duration = Duration::from_secs(1);
+
+impl Readiness for CachedReadiness {
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            // Held across the check: callers that arrive meanwhile wait for
+            // its answer instead of starting checks of their own.
+            let mut last = self.last.lock().await;
+            if let Some((at, answer)) = &*last
+                && at.elapsed() < READINESS_TTL
+            {
+                return answer.clone();
+            }
+            let answer = self.inner.check().await;
+            *last = Some((Instant::now(), answer.clone()));
+            answer
+        })
+    }
+}
+
 /// Readiness with no dependencies to check.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AlwaysReady;
@@ -67,10 +98,14 @@ pub struct ApiState {
 }
 
 impl ApiState {
+    /// `readiness` is asked at most once per [`READINESS_TTL`].
     pub fn new(executor: Executor, readiness: Arc<dyn Readiness>) -> Self {
         Self {
             executor,
-            readiness,
+            readiness: Arc::new(CachedReadiness {
+                inner: readiness,
+                last: tokio::sync::Mutex::default(),
+            }),
             sessions: None,
         }
     }
