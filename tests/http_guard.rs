@@ -171,3 +171,80 @@ async fn oversized_bodies_get_413_on_sse_messages() {
         .expect("POST");
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+/// A page of an allowed origin can read the answers (CORS) and the session
+/// header; its preflight is answered before authentication, since browsers
+/// send it without the token. Other origins stay forbidden.
+#[tokio::test]
+async fn allowed_origins_get_cors_and_preflights_need_no_token() {
+    let server = HttpServer::start(&["--auth-tokens", "cors-token"]).await;
+    let http = reqwest::Client::new();
+    let origin = "http://localhost:6274";
+    let preflight = |origin: &'static str| {
+        http.request(reqwest::Method::OPTIONS, server.url("/mcp"))
+            .header(ORIGIN, origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type,mcp-session-id",
+            )
+            .send()
+    };
+    let answer = preflight(origin).await.expect("preflight");
+    assert_eq!(answer.status(), StatusCode::OK);
+    let headers = answer.headers();
+    assert_eq!(headers["access-control-allow-origin"], origin);
+    let allowed_headers = headers["access-control-allow-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_ascii_lowercase();
+    assert!(
+        allowed_headers.contains("mcp-session-id"),
+        "{allowed_headers}"
+    );
+    assert!(
+        allowed_headers.contains("authorization"),
+        "{allowed_headers}"
+    );
+    let methods = headers["access-control-allow-methods"]
+        .to_str()
+        .expect("ascii");
+    assert!(methods.contains("POST"), "{methods}");
+
+    let answer = http
+        .post(server.url("/mcp"))
+        .header("accept", MCP_ACCEPT)
+        .header(ORIGIN, origin)
+        .bearer_auth("cors-token")
+        .json(&initialize_request("2025-06-18"))
+        .send()
+        .await
+        .expect("initialize");
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.headers()["access-control-allow-origin"], origin);
+    let exposed = answer.headers()["access-control-expose-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_ascii_lowercase();
+    assert!(exposed.contains("mcp-session-id"), "{exposed}");
+    assert!(answer.headers().contains_key("mcp-session-id"));
+
+    // Without the token, only the preflight passes.
+    let answer = http
+        .post(server.url("/api/exec"))
+        .header(ORIGIN, origin)
+        .json(&json!({ "code": "1" }))
+        .send()
+        .await
+        .expect("exec");
+    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(answer.headers()["access-control-allow-origin"], origin);
+
+    let foreign = preflight("https://evil.example").await.expect("preflight");
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    assert!(
+        !foreign
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::uri::Authority;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -44,6 +44,18 @@ impl Guard {
             hosts: allowed(hosts, "transport.allowed_hosts", HostPattern::parse)?,
             origins: allowed(origins, "transport.allowed_origins", OriginPattern::parse)?,
         })
+    }
+
+    /// Whether a browser page of this `Origin` may use the server.
+    pub fn origin_allowed(&self, origin: &HeaderValue) -> bool {
+        match &self.origins {
+            Allowed::Any => true,
+            Allowed::Only(patterns) => origin
+                .to_str()
+                .ok()
+                .and_then(Origin::parse)
+                .is_some_and(|origin| patterns.iter().any(|pattern| pattern.matches(&origin))),
+        }
     }
 
     /// Whether a request with these headers may proceed; `Err` says why not.

@@ -7,14 +7,17 @@
 //!
 //! 1. `guard`: `Host`/`Origin` allow-lists against DNS rebinding (403);
 //!    `/healthz` is exempt.
-//! 2. `auth`: bearer tokens or JWTs when `[auth]` is configured (401);
+//! 2. `cors`: CORS headers for the allowed origins; it answers preflight
+//!    requests itself, which browsers send without credentials.
+//! 3. `auth`: bearer tokens or JWTs when `[auth]` is configured (401);
 //!    health, readiness and discovery documents are exempt.
-//! 3. The body limit, `transport.max_body_bytes` (413): axum's extractors
+//! 4. The body limit, `transport.max_body_bytes` (413): axum's extractors
 //!    honour it through `DefaultBodyLimit`, and rmcp's `/mcp` service is
 //!    given the same number.
 
 mod auth;
 mod bounded_sessions;
+mod cors;
 mod error;
 mod guard;
 mod listen;
@@ -157,6 +160,7 @@ impl HttpServer {
                 ));
         }
         app.layer(DefaultBodyLimit::max(self.max_body_bytes))
+            .layer(cors::layer(Arc::clone(&self.guard)))
             .layer(middleware::from_fn_with_state(
                 Arc::clone(&self.guard),
                 guard::check_host_and_origin,
