@@ -96,6 +96,21 @@ async fn thrown_error_carries_message_stack_and_line() {
     assert!(error.contains(":1:"), "no line number in {error:?}");
 }
 
+/// An error thrown in a timer callback names the agent's line, without the
+/// runtime's own timer frames.
+#[tokio::test]
+async fn errors_thrown_by_timers_show_only_the_agents_frames() {
+    let server = Server::start().await;
+    let record = server
+        .run_and_wait("setTimeout(function tick() { throw new Error('late boom') }, 10); 1")
+        .await;
+    assert_eq!(record["status"], "failed", "{record}");
+    let error = record["error"].as_str().expect("an error");
+    assert!(error.starts_with("Error: late boom"), "{error:?}");
+    assert!(error.contains("at tick (file:///"), "{error:?}");
+    assert!(!error.contains("ext:"), "{error:?}");
+}
+
 #[tokio::test]
 async fn top_level_await_on_a_timer() {
     let server = Server::start().await;
@@ -134,8 +149,8 @@ async fn an_await_that_can_never_settle_fails_at_once() {
             .run_and_wait_with(json!({ "code": code, "execution_timeout_secs": 30 }))
             .await;
         assert_eq!(record["status"], "failed", "{code:?}: {record}");
-        // deno_core capitalises its message in some runtimes, not in others.
-        let error = error_of(&record).to_lowercase();
+        // `error_of` lowercases the message.
+        let error = error_of(&record);
         assert!(
             error.contains(&expected.to_lowercase()),
             "{code:?}: {error:?}"

@@ -589,9 +589,30 @@ fn classify(
         )),
         (None, Ok(result)) => Outcome::Completed { result, heap },
         (None, Err(error)) => Outcome::Failed {
-            error: cut_error(error),
+            error: cut_error(without_runtime_frames(error)),
         },
     }
+}
+
+/// `error` without the stack frames of the runtime's own JavaScript
+/// (deno_core's `ext:core/…` timers, our `ext:mcp_v8/bootstrap.js`): an
+/// error thrown in a timer callback otherwise ends in four frames the agent
+/// neither wrote nor can act on. The agent's own frames (`file:///…`) and
+/// V8's builtins (`<anonymous>`) stay.
+fn without_runtime_frames(error: String) -> String {
+    let is_runtime_frame = |line: &str| {
+        line.trim_start().strip_prefix("at ").is_some_and(|frame| {
+            frame.starts_with("ext:") || (frame.contains(" (ext:") && frame.ends_with(')'))
+        })
+    };
+    if !error.lines().any(is_runtime_frame) {
+        return error;
+    }
+    error
+        .lines()
+        .filter(|line| !is_runtime_frame(line))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `error` cut to [`MAX_ERROR_BYTES`] (on a character boundary), saying so.
@@ -864,4 +885,22 @@ fn describe(error: &deno_core::error::JsError) -> String {
     text.strip_prefix("Uncaught ")
         .map(str::to_owned)
         .unwrap_or(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_frames_are_dropped_and_the_agents_kept() {
+        let error = "Error: boom\n    at file:///main.ts:1:49\n    at Object.fire [as _onTimeout] \
+                     (ext:mcp_v8/bootstrap.js:1145:7)\n    at listOnTimeout (ext:core/02_timers.js:307:17)\n    \
+                     at ext:core/01_core.js:448:21\n    at Array.map (<anonymous>)";
+        assert_eq!(
+            without_runtime_frames(error.to_owned()),
+            "Error: boom\n    at file:///main.ts:1:49\n    at Array.map (<anonymous>)"
+        );
+        let message = "Error: the text (ext:x) at ext: is mine\nsecond line";
+        assert_eq!(without_runtime_frames(message.to_owned()), message);
+    }
 }
