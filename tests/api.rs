@@ -502,6 +502,27 @@ async fn sessions_and_heap_tags_are_served_under_api() {
         .error(StatusCode::BAD_REQUEST, "invalid_argument");
 }
 
+/// `GET /api/executions` answers a page, like `list_executions`.
+#[tokio::test]
+async fn execution_listings_are_paged() {
+    let api = Api::start(&["--stateless"]).await;
+    for n in 0..3 {
+        api.post_json("/api/exec", json!({ "code": format!("{n}") }))
+            .await
+            .ok();
+    }
+    let page = api.get("/api/executions?offset=1&limit=1").await;
+    assert_eq!(page.ok()["total"], 3, "{page:?}");
+    assert_eq!(page.body["next_offset"], 2, "{page:?}");
+    assert_eq!(page.body["executions"].as_array().map(Vec::len), Some(1));
+    let all = api.get("/api/executions").await;
+    assert_eq!(all.ok()["executions"].as_array().map(Vec::len), Some(3));
+    assert_eq!(all.body["next_offset"], Value::Null);
+    api.get("/api/executions?limit=0")
+        .await
+        .error(StatusCode::BAD_REQUEST, "invalid_argument");
+}
+
 /// A stateless server keeps no sessions or tags, and says so.
 #[tokio::test]
 async fn a_stateless_server_answers_state_routes_with_404() {

@@ -5,7 +5,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::Server;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const TOOLS: [&str; 5] = [
     "run_js",
@@ -208,4 +208,30 @@ async fn run_js_with_wait_includes_the_result_and_lists_the_execution() {
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["execution_id"], id.as_str());
     assert_eq!(listed[0]["status"], "completed");
+}
+
+/// `list_executions` answers a page, oldest first, saying how many there are
+/// and where the next page starts.
+#[tokio::test]
+async fn list_executions_answers_a_page_at_a_time() {
+    let server = Server::start_with(&["--stateless"]).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let record = server.run_and_wait(&format!("{n}")).await;
+        ids.push(common::execution_id(&record));
+    }
+    let page = server
+        .call("list_executions", json!({ "offset": 1, "limit": 1 }))
+        .await;
+    assert_eq!(page["total"], 3, "{page}");
+    assert_eq!(page["next_offset"], 2, "{page}");
+    assert_eq!(page["executions"][0]["execution_id"], ids[1].as_str());
+    let last = server.call("list_executions", json!({ "offset": 2 })).await;
+    assert_eq!(last["next_offset"], Value::Null, "{last}");
+    assert_eq!(last["executions"][0]["execution_id"], ids[2].as_str());
+    assert_eq!(server.list().await.len(), 3);
+    let error = server
+        .call_err("list_executions", json!({ "limit": 0 }))
+        .await;
+    assert!(error.contains("`limit`"), "{error}");
 }

@@ -143,7 +143,11 @@ output written before the cancellation remains readable with get_execution_outpu
 pub const LIST_EXECUTIONS: &str = "\
 List the executions the server holds, oldest first, including those from before a server \
 restart: execution_id, status, started_at and completed_at (RFC 3339, UTC). Use get_execution \
-for an execution's result or error, and get_execution_output for its console output.";
+for an execution's result or error, and get_execution_output for its console output.
+
+The answer is a page of at most `limit` executions (default 1000) from position `offset` \
+(default 0), with `total` and `next_offset` to pass as `offset` for the next page (null on the \
+last). To see only the latest executions, pass offset = total - a few.";
 
 #[cfg(test)]
 mod tests {

@@ -14,13 +14,17 @@
 
 mod descriptions;
 mod error;
+mod paging;
 mod params;
 mod responses;
 mod server;
 mod state;
 
 pub use error::ToolError;
-pub use params::{ExecutionIdParams, GetExecutionOutputParams, MAX_WAIT_MS, RunJsParams};
+pub use paging::Paging;
+pub use params::{
+    ExecutionIdParams, GetExecutionOutputParams, ListExecutionsParams, MAX_WAIT_MS, RunJsParams,
+};
 pub use responses::{ListExecutionsResponse, RunJsResponse};
 pub use server::McpV8;
 pub use state::{

@@ -73,6 +73,16 @@ impl RunJsParams {
     }
 }
 
+/// Parameters of `list_executions`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListExecutionsParams {
+    /// Position of the first execution to list, 0-based, oldest first; default 0. To continue, pass the previous answer's next_offset.
+    pub offset: Option<u64>,
+    /// Most executions to list; default 1000, at most 10000.
+    pub limit: Option<u64>,
+}
+
 /// Parameters of the tools that address one execution.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -39,6 +39,10 @@ impl From<ExecutionRecord> for RunJsResponse {
 /// What `list_executions` answers.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ListExecutionsResponse {
-    /// Every execution the server still holds, oldest first.
+    /// How many executions the server holds in all.
+    pub total: u64,
+    /// The offset of the next page; null when this page reaches the latest execution.
+    pub next_offset: Option<u64>,
+    /// The executions from the requested offset on, oldest first.
     pub executions: Vec<ExecutionSummary>,
 }

@@ -8,8 +8,8 @@ use rmcp::{ServerHandler, tool, tool_handler, tool_router};
 
 use super::descriptions;
 use super::{
-    ExecutionIdParams, GetExecutionOutputParams, ListExecutionsResponse, RunJsParams,
-    RunJsResponse, ToolError,
+    ExecutionIdParams, GetExecutionOutputParams, ListExecutionsParams, ListExecutionsResponse,
+    Paging, RunJsParams, RunJsResponse, ToolError,
 };
 use crate::executor::{ExecutionRecord, Executor, OutputPage};
 use crate::sessions::SessionStore;
@@ -140,10 +140,17 @@ impl McpV8 {
         description = descriptions::LIST_EXECUTIONS,
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn list_executions(&self) -> Json<ListExecutionsResponse> {
-        Json(ListExecutionsResponse {
-            executions: self.executor.list(),
-        })
+    async fn list_executions(
+        &self,
+        Parameters(params): Parameters<ListExecutionsParams>,
+    ) -> Result<Json<ListExecutionsResponse>, ToolError> {
+        let paging = Paging::parse(params.offset, params.limit)?;
+        let (executions, total, next_offset) = paging.slice(self.executor.list());
+        Ok(Json(ListExecutionsResponse {
+            total,
+            next_offset,
+            executions,
+        }))
     }
 }
 

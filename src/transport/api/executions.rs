@@ -11,10 +11,13 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
 use super::ApiState;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{ApiPath, ApiQuery, RunBody};
-use super::types::{Created, ExecRequest, ExecResponse, ExecutionList, OutputParams, Page, Record};
+use super::types::{
+    Created, ExecRequest, ExecResponse, ExecutionList, ListQuery, OutputParams, Page, Record,
+};
 use crate::executor::{CancelReason, Executor, OutputQuery, RunRequest};
+use crate::tools::Paging;
 
 /// How much console output `POST /api/exec` returns inline.
 pub const EXEC_OUTPUT_BYTES: u64 = 64 * 1024;
@@ -115,16 +118,29 @@ pub async fn create_execution(
     ))
 }
 
-/// Lists every retained execution, oldest first.
+/// A page of the retained executions, oldest first, like `list_executions`.
 #[utoipa::path(
     get,
     path = "/api/executions",
     tag = "executions",
-    responses((status = 200, description = "Every execution the server holds.", body = ExecutionList)),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of the executions the server holds.", body = ExecutionList),
+        (status = 400, description = "A limit out of range.", body = ErrorBody),
+    ),
 )]
-pub async fn list_executions(State(state): State<ApiState>) -> Json<ExecutionList> {
-    let executions = state.executor.list().into_iter().map(Into::into).collect();
-    Json(ExecutionList { executions })
+pub async fn list_executions(
+    State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ExecutionList>, ApiError> {
+    let paging = Paging::parse(query.offset, query.limit)
+        .map_err(|error| ApiError::new(ErrorCode::InvalidArgument, error.message()))?;
+    let (executions, total, next_offset) = paging.slice(state.executor.list());
+    Ok(Json(ExecutionList {
+        total,
+        next_offset,
+        executions: executions.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// One execution's record: status, result or error, timings.

@@ -107,8 +107,23 @@ pub struct Created {
 /// What `GET /api/executions` answers.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ExecutionList {
-    /// Every execution the server still holds, oldest first.
+    /// How many executions the server holds in all.
+    pub total: u64,
+    /// The offset of the next page; null when this page reaches the latest execution.
+    pub next_offset: Option<u64>,
+    /// The executions from the requested offset on, oldest first.
     pub executions: Vec<Summary>,
+}
+
+/// The query of `GET /api/executions`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Position of the first execution to list, 0-based, oldest first; default 0. To continue, pass the previous answer's `next_offset`.
+    pub offset: Option<u64>,
+    /// Most executions to list; default 1000, at most 10000.
+    pub limit: Option<u64>,
 }
 
 /// The query of `GET /api/sessions/{session}`.
