@@ -111,6 +111,34 @@ async fn errors_thrown_by_timers_show_only_the_agents_frames() {
     assert!(!error.contains("ext:"), "{error:?}");
 }
 
+/// `queueMicrotask` runs its callback as a microtask (after the current
+/// code, before timers); an exception in it fails the execution.
+#[tokio::test]
+async fn queue_microtask_runs_callbacks_in_order() {
+    let server = Server::start().await;
+    let code = "const order = [];\n\
+                setTimeout(() => order.push('timer'), 0);\n\
+                queueMicrotask(() => order.push('microtask 1'));\n\
+                queueMicrotask(() => order.push('microtask 2'));\n\
+                order.push('sync');\n\
+                await new Promise(r => setTimeout(r, 10));\n\
+                order.join(', ')";
+    assert_eq!(
+        server.eval(code).await,
+        "sync, microtask 1, microtask 2, timer"
+    );
+    let record = server
+        .run_and_wait("queueMicrotask(() => { throw new Error('in a microtask') }); 1")
+        .await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(error_of(&record).contains("in a microtask"), "{record}");
+    let record = server.run_and_wait("queueMicrotask(42)").await;
+    assert!(
+        error_of(&record).contains("must be of type function"),
+        "{record}"
+    );
+}
+
 #[tokio::test]
 async fn top_level_await_on_a_timer() {
     let server = Server::start().await;
