@@ -217,6 +217,67 @@ async fn a_new_session_past_max_sessions_ends_the_one_idle_longest() {
     }
 }
 
+/// A session waiting on a long tool call is busy, not idle: making room for a
+/// new session ends an idle one instead, and the call is answered.
+#[tokio::test]
+async fn a_session_with_a_request_in_flight_is_not_ended_for_room() {
+    let server = HttpServer::start(&["--max-sessions", "2"]).await;
+    let url = server.url("/mcp");
+    let http = reqwest::Client::new();
+    let busy = open_session(&http, &url).await;
+    let idle = open_session(&http, &url).await;
+
+    let call = json!({
+        "jsonrpc": "2.0",
+        "id": 5,
+        "method": "tools/call",
+        "params": { "name": "run_js", "arguments": {
+            "code": "await new Promise(r => setTimeout(r, 1500)); 7",
+            "wait_ms": 20000,
+        } },
+    });
+    let long_call = {
+        let (http, url, busy) = (http.clone(), url.clone(), busy.clone());
+        tokio::spawn(async move {
+            let response = post_mcp(&http, &url, Some(&busy), None, &call).await;
+            assert_eq!(response.status(), 200);
+            mcp_messages(response).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // `idle` was used after `busy`'s call began, but has nothing in flight.
+    let ping = json!({ "jsonrpc": "2.0", "id": 2, "method": "ping" });
+    let response = post_mcp(&http, &url, Some(&idle), None, &ping).await;
+    assert_eq!(response.status(), 200);
+    drop(mcp_messages(response).await);
+    let newest = open_session(&http, &url).await;
+
+    let answers = tokio::time::timeout(DEADLINE, long_call)
+        .await
+        .expect("the long call was answered in time")
+        .expect("the long call's task");
+    let answer = answers
+        .iter()
+        .find(|message| message["id"] == 5)
+        .unwrap_or_else(|| panic!("no answer to the call in {answers:?}"));
+    assert_eq!(
+        answer["result"]["structuredContent"]["result"], "7",
+        "{answer}"
+    );
+    let status = |session: String| {
+        let (http, url, ping) = (&http, &url, &ping);
+        async move {
+            post_mcp(http, url, Some(&session), None, ping)
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status(idle).await, 404, "the idle session made room");
+    assert_eq!(status(busy).await, 200);
+    assert_eq!(status(newest).await, 200);
+}
+
 /// 2026-07-28 requests carry their protocol version and capabilities in
 /// `_meta` and are served without a session.
 #[tokio::test]

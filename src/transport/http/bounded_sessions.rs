@@ -7,12 +7,14 @@
 //! idle longest is ended to make room: its client's next request gets 404 and
 //! it initializes again, as the protocol asks of clients. Refusing the new
 //! session instead would let one leaking client lock every other one out.
+//! A session with a request in flight (a long tool call) is not idle: it is
+//! ended only when every session has one.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::session::ServerSseMessage;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -22,11 +24,20 @@ use rmcp::transport::streamable_http_server::{RestoreOutcome, SessionId, Session
 pub struct BoundedSessions {
     inner: LocalSessionManager,
     max: usize,
-    /// When each session last saw a request (or was created).
-    last_used: Mutex<HashMap<SessionId, Instant>>,
+    usage: Arc<Mutex<HashMap<SessionId, Usage>>>,
     /// Held while making room and creating, so that concurrent creations
     /// cannot overshoot the bound.
     creating: tokio::sync::Mutex<()>,
+}
+
+/// How a session is being used.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    /// When its last request arrived or was answered.
+    last_used: Instant,
+    /// Requests whose answer is still being streamed: a session waiting on
+    /// a long tool call is busy, not idle.
+    in_flight: usize,
 }
 
 impl BoundedSessions {
@@ -34,23 +45,17 @@ impl BoundedSessions {
         Self {
             inner,
             max: max.max(1),
-            last_used: Mutex::default(),
+            usage: Arc::default(),
             creating: tokio::sync::Mutex::default(),
         }
     }
 
-    fn last_used(&self) -> MutexGuard<'_, HashMap<SessionId, Instant>> {
-        // Timestamps only: a holder that panicked leaves nothing inconsistent.
-        self.last_used
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn touch(&self, id: &SessionId) {
-        self.last_used().insert(id.clone(), Instant::now());
+        touch(&self.usage, id, 0);
     }
 
-    /// Ends sessions, longest idle first, until one more fits.
+    /// Ends sessions until one more fits: the longest idle first, and one
+    /// with a request in flight only when every session has one.
     async fn make_room(&self) {
         loop {
             let open: HashSet<SessionId> =
@@ -59,11 +64,17 @@ impl BoundedSessions {
                 return;
             }
             let victim = {
-                let mut last_used = self.last_used();
-                last_used.retain(|id, _| open.contains(id));
-                // A session without a timestamp is older than any with one.
+                let mut usage = lock(&self.usage);
+                usage.retain(|id, _| open.contains(id));
+                // A session without a record is older than any with one.
                 open.iter()
-                    .min_by_key(|id| last_used.get(*id).copied())
+                    .min_by_key(|id| {
+                        let used = usage.get(*id);
+                        (
+                            used.is_some_and(|used| used.in_flight > 0),
+                            used.map(|used| used.last_used),
+                        )
+                    })
                     .cloned()
             };
             let Some(victim) = victim else { return };
@@ -75,7 +86,40 @@ impl BoundedSessions {
             if let Err(error) = self.inner.close_session(&victim).await {
                 tracing::warn!(session_id = %victim, %error, "ending an MCP session");
             }
-            self.last_used().remove(&victim);
+            lock(&self.usage).remove(&victim);
+        }
+    }
+}
+
+/// Records a use of `id`, with `started` more requests in flight.
+fn touch(usage: &Mutex<HashMap<SessionId, Usage>>, id: &SessionId, started: usize) {
+    let mut usage = lock(usage);
+    let entry = usage.entry(id.clone()).or_insert(Usage {
+        last_used: Instant::now(),
+        in_flight: 0,
+    });
+    entry.last_used = Instant::now();
+    entry.in_flight += started;
+}
+
+fn lock(usage: &Mutex<HashMap<SessionId, Usage>>) -> MutexGuard<'_, HashMap<SessionId, Usage>> {
+    // Counters and timestamps only: a holder that panicked leaves nothing
+    // that matters inconsistent.
+    usage.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One request in flight; when its answer stream is dropped (answered, or
+/// the client went away) the session counts as used at that moment.
+struct InFlight {
+    id: SessionId,
+    usage: Arc<Mutex<HashMap<SessionId, Usage>>>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(used) = lock(&self.usage).get_mut(&self.id) {
+            used.in_flight = used.in_flight.saturating_sub(1);
+            used.last_used = Instant::now();
         }
     }
 }
@@ -106,7 +150,7 @@ impl SessionManager for BoundedSessions {
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        self.last_used().remove(id);
+        lock(&self.usage).remove(id);
         self.inner.close_session(id).await
     }
 
@@ -115,8 +159,17 @@ impl SessionManager for BoundedSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.touch(id);
-        self.inner.create_stream(id, message).await
+        touch(&self.usage, id, 1);
+        let in_flight = InFlight {
+            id: id.clone(),
+            usage: Arc::clone(&self.usage),
+        };
+        // The guard lives as long as the answer's stream.
+        let answer = self.inner.create_stream(id, message).await?;
+        Ok(answer.map(move |message| {
+            let _in_flight = &in_flight;
+            message
+        }))
     }
 
     async fn accept_message(
