@@ -47,6 +47,16 @@ async fn foreign_origin_and_host_are_forbidden() {
     let body: Value = response.json().await.expect("JSON error body");
     assert_eq!(body["error"]["code"], "forbidden", "{body}");
 
+    // A second Origin cannot hide behind an allowed first one.
+    assert_eq!(
+        initialize_with(
+            &server,
+            &[(ORIGIN, local_origin), (ORIGIN, "https://evil.example")]
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
+
     let evil_host = format!("evil.example:{port}");
     assert_eq!(
         initialize_with(&server, &[(HOST, &evil_host)]).await,

@@ -80,6 +80,7 @@ pub struct ListExecutionsParams {
     /// Position of the first execution to list, 0-based, oldest first; default 0. To continue, pass the previous answer's next_offset.
     pub offset: Option<u64>,
     /// Most executions to list; default 1000, at most 10000.
+    #[schemars(range(min = 1, max = 10000))]
     pub limit: Option<u64>,
 }
 

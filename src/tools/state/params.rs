@@ -20,6 +20,7 @@ pub struct ListSessionSnapshotsParams {
     /// Index of the first entry to list, 0-based; default 0. To continue, pass the previous answer's next_offset.
     pub offset: Option<u64>,
     /// Most entries to list; default 1000, at most 10000.
+    #[schemars(range(min = 1, max = 10000))]
     pub limit: Option<u64>,
 }
 

@@ -70,7 +70,7 @@ pub async fn session_entries(
     get,
     path = "/api/heaps",
     tag = "state",
-    params(("tags" = BTreeMap<String, String>, Query, style = Form, explode,
+    params(("tags" = Option<BTreeMap<String, String>>, Query, style = Form, explode,
         description = "Tag pairs a heap must all carry, one query parameter each (exact, case-sensitive).")),
     responses(
         (status = 200, description = "The matching heaps, ordered by heap.", body = QueryHeapsResponse),

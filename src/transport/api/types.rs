@@ -123,6 +123,7 @@ pub struct ListQuery {
     /// Position of the first execution to list, 0-based, oldest first; default 0. To continue, pass the previous answer's `next_offset`.
     pub offset: Option<u64>,
     /// Most executions to list; default 1000, at most 10000.
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u64>,
 }
 
@@ -136,6 +137,7 @@ pub struct SessionQuery {
     /// Index of the first entry to list, 0-based; default 0. To continue, pass the previous answer's `next_offset`.
     pub offset: Option<u64>,
     /// Most entries to list; default 1000, at most 10000.
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u64>,
 }
 

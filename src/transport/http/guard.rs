@@ -60,6 +60,19 @@ impl Guard {
 
     /// Whether a request with these headers may proceed; `Err` says why not.
     fn check(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), &'static str> {
+        // Only the first of repeated headers would be checked below, while
+        // whatever sits behind the server might read another.
+        for (name, reason) in [
+            (header::HOST, "the request has more than one Host header"),
+            (
+                header::ORIGIN,
+                "the request has more than one Origin header",
+            ),
+        ] {
+            if headers.get_all(name).iter().nth(1).is_some() {
+                return Err(reason);
+            }
+        }
         if let Allowed::Only(patterns) = &self.hosts {
             // HTTP/2 carries the host in `:authority`, which hyper exposes as
             // the URI's authority rather than a `Host` header.
