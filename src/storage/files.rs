@@ -69,6 +69,29 @@ pub(super) fn create_root(root: &Path) -> Result<(), StorageError> {
             meta.mode() & 0o7777
         ));
     }
+    // Whoever can rename the root away can put a directory of their own in
+    // its place while the server runs: every directory above it must belong
+    // to root or this user, and one that others may write into must be
+    // sticky (as /tmp is), so that they cannot rename what is not theirs.
+    let real = fs::canonicalize(root).map_err(|err| StorageError::io("resolve", root, err))?;
+    for parent in real.ancestors().skip(1) {
+        let meta = fs::metadata(parent).map_err(|err| StorageError::io("inspect", parent, err))?;
+        if meta.uid() != 0 && meta.uid() != me {
+            return refuse(format!(
+                "{} above it belongs to user id {}, who could replace it",
+                parent.display(),
+                meta.uid()
+            ));
+        }
+        if meta.mode() & 0o022 != 0 && meta.mode() & 0o1000 == 0 {
+            return refuse(format!(
+                "{} above it (mode {:o}) lets other users replace it; make that directory \
+                 sticky (chmod +t) or not writable by others",
+                parent.display(),
+                meta.mode() & 0o7777
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -329,6 +352,19 @@ mod tests {
         };
         let message = refusal(&root);
         assert!(message.contains("belongs to user id"), "{message}");
+    }
+
+    #[test]
+    fn a_root_inside_a_directory_others_can_rename_it_in_is_refused() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let parent = temp.path().join("open");
+        let root = parent.join("heaps");
+        fs::create_dir(&parent).expect("parent");
+        fs::set_permissions(&parent, fs::Permissions::from_mode(0o777)).expect("chmod");
+        let message = refusal(&root);
+        assert!(message.contains("lets other users replace it"), "{message}");
+        fs::set_permissions(&parent, fs::Permissions::from_mode(0o1777)).expect("chmod");
+        create_root(&root).expect("a sticky parent, as /tmp is");
     }
 
     #[test]
