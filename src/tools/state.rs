@@ -132,12 +132,7 @@ impl McpV8 {
         let found = self
             .with_sessions(move |store| store.query_by_tags(&tags))
             .await?;
-        Ok(Json(QueryHeapsResponse {
-            heaps: found
-                .into_iter()
-                .map(|(heap, tags)| HeapTagsResponse { heap, tags })
-                .collect(),
-        }))
+        Ok(Json(QueryHeapsResponse::from(found)))
     }
 }
 

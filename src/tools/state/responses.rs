@@ -73,3 +73,15 @@ pub struct QueryHeapsResponse {
     /// Every heap whose tags include all the pairs asked for, ordered by heap.
     pub heaps: Vec<HeapTagsResponse>,
 }
+
+impl From<Vec<(String, BTreeMap<String, String>)>> for QueryHeapsResponse {
+    /// The matches [`SessionStore::query_by_tags`](crate::sessions::SessionStore::query_by_tags) found.
+    fn from(found: Vec<(String, BTreeMap<String, String>)>) -> Self {
+        Self {
+            heaps: found
+                .into_iter()
+                .map(|(heap, tags)| HeapTagsResponse { heap, tags })
+                .collect(),
+        }
+    }
+}

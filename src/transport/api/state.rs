@@ -15,7 +15,7 @@ use super::ApiState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::types::{SessionQuery, TagsBody};
-use crate::sessions::{SessionError, SessionStore};
+use crate::sessions::{SessionError, SessionStore, Tags};
 use crate::tools::{
     HeapTagsResponse, ListSessionSnapshotsResponse, ListSessionsResponse, QueryHeapsResponse,
     SnapshotPage,
@@ -94,12 +94,7 @@ pub async fn query_heaps(
         tags.insert(key, value);
     }
     let heaps = with_sessions(&state, move |store| store.query_by_tags(&tags)).await?;
-    Ok(Json(QueryHeapsResponse {
-        heaps: heaps
-            .into_iter()
-            .map(|(heap, tags)| HeapTagsResponse { heap, tags })
-            .collect(),
-    }))
+    Ok(Json(QueryHeapsResponse::from(heaps)))
 }
 
 /// A heap's tags (none is `{}`).
@@ -119,9 +114,7 @@ pub async fn get_tags(
     State(state): State<ApiState>,
     ApiPath(heap): ApiPath<String>,
 ) -> Result<Json<HeapTagsResponse>, ApiError> {
-    let target = heap.clone();
-    let tags = with_sessions(&state, move |store| store.get_tags(&target)).await?;
-    Ok(Json(HeapTagsResponse { heap, tags }))
+    tags_after(&state, heap, |store, heap| store.get_tags(heap)).await
 }
 
 /// Replaces a heap's tags, like `set_heap_tags`; `{"tags": {}}` removes them all.
@@ -167,9 +160,7 @@ pub async fn delete_tags(
     State(state): State<ApiState>,
     ApiPath(heap): ApiPath<String>,
 ) -> Result<Json<HeapTagsResponse>, ApiError> {
-    let target = heap.clone();
-    let tags = with_sessions(&state, move |store| store.delete_tags(&target, None)).await?;
-    Ok(Json(HeapTagsResponse { heap, tags }))
+    tags_after(&state, heap, |store, heap| store.delete_tags(heap, None)).await
 }
 
 /// Removes one tag of a heap (a key it does not carry is fine).
@@ -192,11 +183,23 @@ pub async fn delete_tag(
     State(state): State<ApiState>,
     ApiPath((heap, key)): ApiPath<(String, String)>,
 ) -> Result<Json<HeapTagsResponse>, ApiError> {
-    let target = heap.clone();
-    let tags = with_sessions(&state, move |store| {
-        store.delete_tags(&target, Some(std::slice::from_ref(&key)))
+    tags_after(&state, heap, move |store, heap| {
+        store.delete_tags(heap, Some(std::slice::from_ref(&key)))
     })
-    .await?;
+    .await
+}
+
+/// Runs `op` on `heap` and answers the heap's tags as `op` leaves them.
+async fn tags_after<F>(
+    state: &ApiState,
+    heap: String,
+    op: F,
+) -> Result<Json<HeapTagsResponse>, ApiError>
+where
+    F: FnOnce(&SessionStore, &str) -> Result<Tags, SessionError> + Send + 'static,
+{
+    let target = heap.clone();
+    let tags = with_sessions(state, move |store| op(store, &target)).await?;
     Ok(Json(HeapTagsResponse { heap, tags }))
 }
 
