@@ -148,9 +148,10 @@ async fn top_level_await_on_a_timer() {
     assert_eq!(result, "done");
 }
 
-/// Code whose awaited promise can no longer settle fails at once, saying so,
-/// rather than waiting for its deadline; so does a module whose top-level
-/// await is cut short by an error a timer throws.
+/// Code whose awaited promise can no longer settle fails at once, saying so
+/// in the same words for a script and a module (whose error also names the
+/// await), rather than waiting for its deadline; so does a module whose
+/// top-level await is cut short by an error a timer throws.
 #[tokio::test]
 async fn an_await_that_can_never_settle_fails_at_once() {
     let server = Server::start().await;
@@ -165,7 +166,9 @@ async fn an_await_that_can_never_settle_fails_at_once() {
         ),
         (
             "export const x = 1; await new Promise(() => {}); x",
-            "top-level await promise never resolved\n    at file:///",
+            "the code awaits a promise that can never settle: nothing is left (no timer, \
+             no pending operation) that could resolve or reject it (the await at \
+             file:///main.ts:1:21)",
         ),
         (
             "export const x = 1;\nawait new Promise(r => setTimeout(() => { throw new Error('boom') }, 10));\nx",

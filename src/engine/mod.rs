@@ -842,13 +842,30 @@ async fn evaluate_module(
 /// the agent's terms where deno_core's are about its own internals.
 fn unsettled(error: CoreError) -> String {
     match &*error.0 {
-        CoreErrorKind::PendingPromiseResolution => "the code awaits a promise that can never \
-            settle: nothing is left (no timer, no pending operation) that could resolve or \
-            reject it"
-            .to_owned(),
+        CoreErrorKind::PendingPromiseResolution => NEVER_SETTLES.to_owned(),
+        // A module's top-level await: deno_core asks V8 which await stalled
+        // and reports V8's own message, with the place of that await.
+        CoreErrorKind::Js(js_error) if js_error.exception_message == V8_STALLED_TLA => {
+            match js_error
+                .frames
+                .first()
+                .and_then(|frame| frame.maybe_format_location())
+            {
+                Some(location) => format!("{NEVER_SETTLES} (the await at {location})"),
+                None => NEVER_SETTLES.to_owned(),
+            }
+        }
         _ => error.to_string(),
     }
 }
+
+/// What an execution whose awaited promise nothing can settle fails with.
+const NEVER_SETTLES: &str = "the code awaits a promise that can never settle: nothing is left \
+    (no timer, no pending operation) that could resolve or reject it";
+
+/// V8's message (template `kTopLevelAwaitStalled`) for a module whose
+/// top-level await nothing can settle.
+const V8_STALLED_TLA: &str = "Top-level await promise never resolved";
 
 /// Turns the result into its wire string with the bootstrap's encoder.
 fn encode(runtime: &mut JsRuntime, value: v8::Global<v8::Value>) -> Result<String, String> {
