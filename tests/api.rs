@@ -500,6 +500,16 @@ async fn sessions_and_heap_tags_are_served_under_api() {
     api.get("/api/heaps/..%2F..%2Fetc%2Fpasswd/tags")
         .await
         .error(StatusCode::BAD_REQUEST, "invalid_argument");
+    let unknown = "0".repeat(64);
+    let message = api
+        .send(
+            api.client
+                .put(api.server.url(&format!("/api/heaps/{unknown}/tags")))
+                .json(&json!({ "tags": { "k": "v" } })),
+        )
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(message, format!("heap not found: {unknown}"));
 }
 
 /// `GET /api/executions` answers a page, like `list_executions`.

@@ -45,7 +45,7 @@ fn path_str(path: &Path) -> &str {
     path.to_str().expect("temporary paths are UTF-8")
 }
 
-/// A valid heap name that no snapshot needs to exist for: tags only know names.
+/// A valid heap name that no snapshot has.
 fn heap(n: u8) -> String {
     format!("{n:02x}").repeat(32)
 }
@@ -141,7 +141,13 @@ async fn a_stateless_server_has_no_session_tools_and_refuses_state_parameters() 
 #[tokio::test]
 async fn heap_tags_are_replaced_deleted_and_queried() {
     let (_root, server) = stateful().await;
-    let (one, two) = (heap(1), heap(2));
+    // Two stored heaps, in the order queries list them.
+    let mut heaps = [
+        heap_of(&server.run_and_wait("globalThis.n = 1").await),
+        heap_of(&server.run_and_wait("globalThis.n = 2").await),
+    ];
+    heaps.sort();
+    let [one, two] = heaps;
 
     let empty = server.call("get_heap_tags", json!({ "heap": one })).await;
     assert_eq!(empty, json!({ "heap": one, "tags": {} }));
@@ -216,6 +222,45 @@ async fn heap_tags_are_replaced_deleted_and_queried() {
         json!([{ "heap": one, "tags": { "project": "demo" } }]),
         "an empty filter lists every tagged heap"
     );
+    server.stop().await;
+}
+
+/// Tags go only on heaps the store holds: a mistyped or foreign hash is
+/// reported, not tagged (such tags could only ever be found by a query that
+/// then names a heap no one can resume).
+#[tokio::test]
+async fn only_a_stored_heap_can_be_tagged() {
+    let (_root, server) = stateful().await;
+    let unknown = heap(7);
+    let error = server
+        .call_err(
+            "set_heap_tags",
+            json!({ "heap": unknown, "tags": { "k": "v" } }),
+        )
+        .await;
+    assert_eq!(error, format!("heap not found: {unknown}"));
+    assert_eq!(
+        server
+            .call("get_heap_tags", json!({ "heap": unknown }))
+            .await["tags"],
+        json!({}),
+        "nothing was written"
+    );
+    // Deleting needs no heap: it only ever removes.
+    assert_eq!(
+        server
+            .call("delete_heap_tags", json!({ "heap": unknown }))
+            .await,
+        json!({ "heap": unknown, "tags": {} })
+    );
+    let stored = heap_of(&server.run_and_wait("1").await);
+    let set = server
+        .call(
+            "set_heap_tags",
+            json!({ "heap": stored, "tags": { "k": "v" } }),
+        )
+        .await;
+    assert_eq!(set["tags"], json!({ "k": "v" }));
     server.stop().await;
 }
 
@@ -509,10 +554,11 @@ async fn sessions_and_tags_survive_a_restart() {
     let root = tempfile::tempdir().expect("temporary directory");
     let server = stateful_in(root.path(), &[]).await;
     let first = run_in_session(&server, "kept", "globalThis.n = 41; n").await;
+    let tagged = heap_of(&first);
     server
         .call(
             "set_heap_tags",
-            json!({ "heap": heap(9), "tags": { "k": "v" } }),
+            json!({ "heap": tagged, "tags": { "k": "v" } }),
         )
         .await;
     server.stop().await;
@@ -524,7 +570,7 @@ async fn sessions_and_tags_survive_a_restart() {
     assert_eq!(entries[0]["output_heap"], json!(heap_of(&first)));
     assert_eq!(
         server
-            .call("get_heap_tags", json!({ "heap": heap(9) }))
+            .call("get_heap_tags", json!({ "heap": tagged }))
             .await["tags"],
         json!({ "k": "v" })
     );

@@ -114,6 +114,16 @@ async fn an_s3_outage_fails_executions_clearly_and_recovers() {
     let resume_down = run(&server, "kept", Some(&heap)).await;
     assert_eq!(resume_down["status"], "failed", "{resume_down}");
     assert!(error_of(&resume_down).contains("storage"), "{resume_down}");
+    let tag_down = server
+        .call_err(
+            "set_heap_tags",
+            json!({ "heap": heap, "tags": { "k": "v" } }),
+        )
+        .await;
+    assert!(
+        tag_down.starts_with("heap storage unavailable"),
+        "tagging needs the store to know the heap: {tag_down}"
+    );
 
     // moto keeps objects in memory, so the restarted server starts empty;
     // new work succeeds without restarting mcp-v8.
@@ -121,4 +131,11 @@ async fn an_s3_outage_fails_executions_clearly_and_recovers() {
     let up = run(&server, "var again = 'up'; again", None).await;
     let again = heap_of(&up);
     assert_eq!(run(&server, "again", Some(&again)).await["result"], "up");
+    let tagged = server
+        .call(
+            "set_heap_tags",
+            json!({ "heap": again, "tags": { "k": "v" } }),
+        )
+        .await;
+    assert_eq!(tagged["tags"], json!({ "k": "v" }));
 }

@@ -44,7 +44,9 @@ async fn round_trip_through_open() {
     store.check().await.expect("the bucket answers");
 
     let (key, bytes) = object("a heap in S3 ");
+    assert!(!store.contains(&key).await.expect("HEAD"), "not stored yet");
     store.put(&key, bytes.clone()).await.expect("put");
+    assert!(store.contains(&key).await.expect("HEAD"), "stored");
     assert_eq!(
         s3.object(&format!("heaps/{key}")).await.as_deref(),
         Some(bytes.as_ref()),
@@ -62,6 +64,7 @@ async fn missing_object_is_not_found() {
     let s3 = S3Server::start().await;
     let store = open(&s3.storage_config(None)).await;
     let (key, _) = object("never stored ");
+    assert!(!store.contains(&key).await.expect("HEAD"));
     let err = store.get(&key).await.expect_err("missing");
     assert!(matches!(err, StorageError::NotFound(_)), "{err:?}");
     assert_eq!(err.to_string(), format!("heap not found: {key}"));
@@ -117,6 +120,9 @@ async fn cache_round_trip_with_the_cache_wiped_in_between() {
     );
 
     std::fs::remove_dir_all(cache.path()).expect("wipe the cache");
+    assert!(store.contains(&key).await.expect("asks S3"));
+    let (never, _) = object("never stored ");
+    assert!(!store.contains(&never).await.expect("asks S3"));
     assert_eq!(store.get(&key).await.expect("fetched from S3"), bytes);
     assert!(cached_file(cache.path(), &key).exists(), "refilled");
 
@@ -161,6 +167,9 @@ async fn outage_fails_fast_and_the_same_store_recovers() {
         .put(&during, during_bytes.clone())
         .await
         .expect_err("S3 is down");
+    assert_unavailable(&err, started);
+    let started = Instant::now();
+    let err = store.contains(&before).await.expect_err("S3 is down");
     assert_unavailable(&err, started);
     let started = Instant::now();
     let err = store.check().await.expect_err("S3 is down");

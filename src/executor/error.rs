@@ -1,5 +1,7 @@
 //! Errors the executor reports to its callers (the tool and HTTP layers).
 
+use crate::storage::StorageError;
+
 /// Why an executor call was refused. Messages are written for the model or
 /// person reading them: they say what happened and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -23,4 +25,8 @@ pub enum ExecutorError {
     ShuttingDown,
     #[error("execution state storage failed: {0}")]
     Storage(#[from] std::io::Error),
+    /// A heap named in the call is not in the heap store, or the store could
+    /// not be asked (the message names the heap or the store).
+    #[error(transparent)]
+    HeapStore(#[from] StorageError),
 }

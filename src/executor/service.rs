@@ -27,7 +27,7 @@ use super::{
 };
 use crate::engine::{EngineMode, Job, Outcome};
 use crate::sessions::{self, NewSessionEntry, SessionStore};
-use crate::storage::{HeapKey, HeapStore};
+use crate::storage::{HeapKey, HeapStore, StorageError};
 
 /// Per-call heap limits below this cannot even hold the runtime's own heap.
 pub const MIN_HEAP_MB: u32 = 4;
@@ -336,6 +336,21 @@ impl Executor {
     /// execution bound their wait with it.
     pub fn max_timeout(&self) -> Duration {
         Duration::from_secs(self.inner.config.max_timeout_secs)
+    }
+
+    /// Refuses a heap the store does not hold, so that a mistyped or foreign
+    /// hash is reported instead of being tagged (tags of a heap that can never
+    /// be resumed would only be found by a query, pointing nowhere).
+    pub async fn require_stored_heap(&self, heap: &str) -> Result<(), ExecutorError> {
+        let Some(store) = &self.inner.config.heap_store else {
+            return Err(stateless_error("heap"));
+        };
+        let key = HeapKey::parse(heap).map_err(|error| invalid("heap", error.to_string()))?;
+        if store.contains(&key).await? {
+            Ok(())
+        } else {
+            Err(StorageError::NotFound(key).into())
+        }
     }
 
     /// All retained executions, oldest first.

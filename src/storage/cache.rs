@@ -117,6 +117,19 @@ impl HeapStore for CachedStore {
         async move { self.get_cached(&key).await }.boxed()
     }
 
+    fn contains(&self, key: &HeapKey) -> BoxFuture<'_, Result<bool, StorageError>> {
+        let key = key.clone();
+        async move {
+            // Everything cached was written through or read from the remote
+            // store, which keeps it: no need to ask.
+            if self.cache.index().contains(&key) {
+                return Ok(true);
+            }
+            self.remote.contains(&key).await
+        }
+        .boxed()
+    }
+
     fn check(&self) -> BoxFuture<'_, Result<(), StorageError>> {
         self.check_both().boxed()
     }
@@ -252,6 +265,9 @@ mod tests {
         fn get(&self, key: &HeapKey) -> BoxFuture<'_, Result<Vec<u8>, StorageError>> {
             self.gets.fetch_add(1, Ordering::SeqCst);
             self.inner.get(key)
+        }
+        fn contains(&self, key: &HeapKey) -> BoxFuture<'_, Result<bool, StorageError>> {
+            self.inner.contains(key)
         }
         fn check(&self) -> BoxFuture<'_, Result<(), StorageError>> {
             self.inner.check()

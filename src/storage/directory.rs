@@ -73,6 +73,11 @@ impl HeapStore for DirectoryStore {
         blocking(&self.description, move || Self::get_blocking(&root, &key)).boxed()
     }
 
+    fn contains(&self, key: &HeapKey) -> BoxFuture<'_, Result<bool, StorageError>> {
+        let (root, key) = (self.root.clone(), key.clone());
+        blocking(&self.description, move || files::exists(&root, &key)).boxed()
+    }
+
     fn check(&self) -> BoxFuture<'_, Result<(), StorageError>> {
         let root = self.root.clone();
         blocking(&self.description, move || files::probe_writable(&root)).boxed()

@@ -105,6 +105,13 @@ pub(super) fn read(root: &Path, key: &HeapKey) -> Result<Option<Vec<u8>>, Storag
     }
 }
 
+/// Whether the object's file exists.
+pub(super) fn exists(root: &Path, key: &HeapKey) -> Result<bool, StorageError> {
+    let path = object_path(root, key);
+    path.try_exists()
+        .map_err(|err| StorageError::io("look up", path, err))
+}
+
 /// Deletes the object's file; a file that is already gone is fine.
 pub(super) fn remove(root: &Path, key: &HeapKey) -> Result<(), StorageError> {
     let path = object_path(root, key);

@@ -74,6 +74,10 @@ impl LruIndex {
         evicted
     }
 
+    pub(super) fn contains(&self, key: &HeapKey) -> bool {
+        self.entries.contains_key(key)
+    }
+
     /// Marks `key` as just used; `false` when the index does not know it.
     pub(super) fn touch(&mut self, key: &HeapKey) -> bool {
         let Some(entry) = self.entries.get(key).copied() else {

@@ -62,6 +62,10 @@ pub trait HeapStore: Send + Sync + std::fmt::Debug + 'static {
     /// store has no such object.
     fn get(&self, key: &HeapKey) -> BoxFuture<'_, Result<Vec<u8>, StorageError>>;
 
+    /// Whether an object named `key` is stored, without reading it (so not
+    /// verified): for calls that name a heap without resuming it.
+    fn contains(&self, key: &HeapKey) -> BoxFuture<'_, Result<bool, StorageError>>;
+
     /// Readiness: the store is reachable and accepts writes (for S3, the
     /// bucket answers).
     fn check(&self) -> BoxFuture<'_, Result<(), StorageError>>;

@@ -220,6 +220,11 @@ impl HeapStore for S3Store {
         async move { self.get_object(&key).await }.boxed()
     }
 
+    fn contains(&self, key: &HeapKey) -> BoxFuture<'_, Result<bool, StorageError>> {
+        let key = key.clone();
+        async move { Ok(self.head(&key).await?.is_some()) }.boxed()
+    }
+
     fn check(&self) -> BoxFuture<'_, Result<(), StorageError>> {
         self.check_bucket().boxed()
     }

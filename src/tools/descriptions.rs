@@ -97,8 +97,9 @@ Get the tags of a heap snapshot: the string key/value labels set on it with set_
 pub const SET_HEAP_TAGS: &str = "\
 Replace all tags of a heap snapshot with `tags`, an object of string values: tags not in it are \
 removed, and an empty object removes them all (delete_heap_tags removes only some). Keys are 1 to \
-128 characters, values at most 1024, and a heap carries at most 64 tags. Returns the heap's tags as \
-now stored.";
+128 characters, values at most 1024, and a heap carries at most 64 tags. The heap must be one the \
+store holds (the `heap` of a completed execution): any other hash fails with \"heap not found\". \
+Returns the heap's tags as now stored.";
 
 pub const DELETE_HEAP_TAGS: &str = "\
 Remove tags from a heap snapshot: those whose keys are listed in `keys`, or all of them when `keys` \

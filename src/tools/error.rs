@@ -4,6 +4,7 @@ use rmcp::model::{ContentBlock, IntoContents};
 
 use crate::executor::ExecutorError;
 use crate::sessions::SessionError;
+use crate::storage::StorageError;
 
 /// A tool call that could not be carried out, reported as a tool result with
 /// `isError: true` and this message as its text.
@@ -56,8 +57,16 @@ impl From<ExecutorError> for ToolError {
     fn from(error: ExecutorError) -> Self {
         // Storage failures are the server's fault, not the caller's: leave a
         // trace for the operator as well as telling the model.
-        if let ExecutorError::Storage(io_error) = &error {
-            tracing::error!(error = %io_error, "execution state storage failed");
+        match &error {
+            ExecutorError::Storage(io_error) => {
+                tracing::error!(error = %io_error, "execution state storage failed");
+            }
+            ExecutorError::HeapStore(storage_error)
+                if !matches!(storage_error, StorageError::NotFound(_)) =>
+            {
+                tracing::error!(error = %storage_error, "heap store failed");
+            }
+            _ => {}
         }
         Self {
             message: error.to_string(),

@@ -61,6 +61,10 @@ impl McpV8 {
         }
     }
 
+    pub(super) fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
     /// The session store, when the server is stateful.
     pub(super) fn sessions(&self) -> Option<&SessionStore> {
         self.sessions.as_ref()

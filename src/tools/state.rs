@@ -23,7 +23,7 @@ pub use self::responses::{
     SessionSnapshot,
 };
 use super::{McpV8, ToolError, descriptions};
-use crate::sessions::{SessionError, SessionStore};
+use crate::sessions::{SessionError, SessionStore, validate_heap, validate_tags};
 
 #[tool_router(router = state_router, vis = "pub(super)")]
 impl McpV8 {
@@ -88,6 +88,8 @@ impl McpV8 {
         &self,
         Parameters(SetHeapTagsParams { heap, tags }): Parameters<SetHeapTagsParams>,
     ) -> Result<Json<HeapTagsResponse>, ToolError> {
+        validate_heap(&heap).and_then(|()| validate_tags(&tags))?;
+        self.executor().require_stored_heap(&heap).await?;
         let (target, replacement) = (heap.clone(), tags.clone());
         self.with_sessions(move |store| store.set_tags(&target, replacement))
             .await?;

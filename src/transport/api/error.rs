@@ -13,6 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::executor::ExecutorError;
+use crate::storage::StorageError;
 
 /// What kind of failure a request met; the `code` of an error response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -34,6 +35,8 @@ pub enum ErrorCode {
     ShuttingDown,
     /// 503 from `/readyz`: a dependency (such as storage) is not ready.
     NotReady,
+    /// 503: the heap store could not be reached; retry later.
+    StorageUnavailable,
     /// 500: the server failed; the message says what and the server log has details.
     Internal,
 }
@@ -47,7 +50,9 @@ impl ErrorCode {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Busy => StatusCode::TOO_MANY_REQUESTS,
-            Self::ShuttingDown | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::NotReady | Self::StorageUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -158,6 +163,14 @@ impl From<ExecutorError> for ApiError {
                 // The server's fault, not the caller's: leave a trace for the operator.
                 tracing::error!(error = %io_error, "execution state storage failed");
                 ErrorCode::Internal
+            }
+            ExecutorError::HeapStore(StorageError::NotFound(_)) => ErrorCode::NotFound,
+            ExecutorError::HeapStore(storage_error) => {
+                tracing::error!(error = %storage_error, "heap store failed");
+                match storage_error {
+                    StorageError::Unavailable { .. } => ErrorCode::StorageUnavailable,
+                    _ => ErrorCode::Internal,
+                }
             }
         };
         Self::new(code, error.to_string())

@@ -15,7 +15,7 @@ use super::ApiState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::types::{SessionQuery, TagsBody};
-use crate::sessions::{SessionError, SessionStore, Tags};
+use crate::sessions::{SessionError, SessionStore, Tags, validate_heap, validate_tags};
 use crate::tools::{
     HeapTagsResponse, ListSessionSnapshotsResponse, ListSessionsResponse, QueryHeapsResponse,
     SnapshotPage,
@@ -127,10 +127,11 @@ pub async fn get_tags(
     responses(
         (status = 200, description = "The heap's tags, as stored.", body = HeapTagsResponse),
         (status = 400, description = "Not a heap name, or invalid tags.", body = ErrorBody),
-        (status = 404, description = "The server is stateless.", body = ErrorBody),
+        (status = 404, description = "The server is stateless, or its store holds no heap of this name.", body = ErrorBody),
         (status = 413, description = "The body is larger than `transport.max_body_bytes`.", body = ErrorBody),
         (status = 415, description = "The body is not JSON.", body = ErrorBody),
         (status = 500, description = "The session database failed.", body = ErrorBody),
+        (status = 503, description = "The heap store could not be reached.", body = ErrorBody),
     ),
 )]
 pub async fn set_tags(
@@ -138,8 +139,13 @@ pub async fn set_tags(
     ApiPath(heap): ApiPath<String>,
     ApiJson(TagsBody { tags }): ApiJson<TagsBody>,
 ) -> Result<Json<HeapTagsResponse>, ApiError> {
+    let store = session_store(&state)?;
+    validate_heap(&heap).and_then(|()| validate_tags(&tags))?;
+    state.executor.require_stored_heap(&heap).await?;
     let (target, replacement) = (heap.clone(), tags.clone());
-    with_sessions(&state, move |store| store.set_tags(&target, replacement)).await?;
+    store
+        .blocking(move |store| store.set_tags(&target, replacement))
+        .await?;
     Ok(Json(HeapTagsResponse { heap, tags }))
 }
 
@@ -209,13 +215,20 @@ where
     T: Send + 'static,
     F: FnOnce(&SessionStore) -> Result<T, SessionError> + Send + 'static,
 {
-    let store = state.sessions.clone().ok_or_else(|| {
+    session_store(state)?
+        .blocking(op)
+        .await
+        .map_err(ApiError::from)
+}
+
+/// The session store, or 404 on a stateless server.
+fn session_store(state: &ApiState) -> Result<SessionStore, ApiError> {
+    state.sessions.clone().ok_or_else(|| {
         ApiError::new(
             ErrorCode::NotFound,
             "this server is stateless: it keeps no sessions or heap tags",
         )
-    })?;
-    store.blocking(op).await.map_err(ApiError::from)
+    })
 }
 
 impl From<SessionError> for ApiError {
