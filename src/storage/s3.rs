@@ -113,6 +113,17 @@ impl S3Store {
         StorageError::unavailable(&self.location, error_chain(error))
     }
 
+    /// A GET or HEAD of an object that failed other than by its absence. S3
+    /// answers 403, not 404, for a missing key when the credentials may not
+    /// list the bucket, so a 403 says that the heap may simply not exist.
+    fn read_failed<E: Error + 'static>(&self, error: &SdkError<E, HttpResponse>) -> StorageError {
+        let mut message = error_chain(error);
+        if is_forbidden(error) {
+            message.push_str(MAYBE_MISSING);
+        }
+        StorageError::unavailable(&self.location, message)
+    }
+
     /// The object's size if it exists.
     async fn head(&self, key: &HeapKey) -> Result<Option<i64>, StorageError> {
         let response = self
@@ -125,7 +136,7 @@ impl S3Store {
         match response {
             Ok(head) => Ok(Some(head.content_length().unwrap_or(-1))),
             Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(self.unavailable(&err)),
+            Err(err) => Err(self.read_failed(&err)),
         }
     }
 
@@ -171,7 +182,7 @@ impl S3Store {
         let output = match response {
             Ok(output) => output,
             Err(err) if is_not_found(&err) => return Err(StorageError::NotFound(key.clone())),
-            Err(err) => return Err(self.unavailable(&err)),
+            Err(err) => return Err(self.read_failed(&err)),
         };
         let body = output
             .body
@@ -261,6 +272,16 @@ fn is_not_found<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> b
     }
 }
 
+/// What a 403 on reading an object adds to its message.
+const MAYBE_MISSING: &str = " (access denied; without s3:ListBucket permission on the bucket, S3 \
+    also answers so for a heap that is not stored)";
+
+fn is_forbidden<E>(error: &SdkError<E, HttpResponse>) -> bool {
+    error
+        .raw_response()
+        .is_some_and(|raw| raw.status().as_u16() == 403)
+}
+
 /// Every message in the error's source chain, joined by ": ", skipping
 /// repeats: the SDK's top-level message alone ("dispatch failure", "service
 /// error") does not say what went wrong.
@@ -288,6 +309,32 @@ mod tests {
         assert_eq!(normalize_prefix(Some("heaps")), "heaps/");
         assert_eq!(normalize_prefix(Some("heaps/")), "heaps/");
         assert_eq!(normalize_prefix(Some("/a/b")), "a/b/");
+    }
+
+    #[tokio::test]
+    async fn a_forbidden_read_says_the_heap_may_be_missing() {
+        use aws_sdk_s3::config::http::HttpResponse;
+        use aws_sdk_s3::error::ErrorMetadata;
+        use aws_sdk_s3::operation::head_object::HeadObjectError;
+        use aws_sdk_s3::primitives::SdkBody;
+
+        let config = StorageConfig {
+            s3_region: Some("us-east-1".to_owned()),
+            ..StorageConfig::default()
+        };
+        let store = S3Store::open("b", &config)
+            .await
+            .expect("no request is made");
+        let failure = |status: u16| {
+            let raw = HttpResponse::new(status.try_into().expect("a status"), SdkBody::empty());
+            let error =
+                HeadObjectError::generic(ErrorMetadata::builder().code("Forbidden").build());
+            store
+                .read_failed(&SdkError::service_error(error, raw))
+                .to_string()
+        };
+        assert!(failure(403).ends_with(MAYBE_MISSING), "{}", failure(403));
+        assert!(!failure(500).contains("ListBucket"), "{}", failure(500));
     }
 
     #[test]
