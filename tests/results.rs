@@ -24,6 +24,55 @@ async fn results_are_encoded_by_type() {
     }
 }
 
+/// The result is the code's completion value, as V8 gives it for a plain
+/// script, also when a top-level `await` makes the code run in an async
+/// function or an `export` makes it a module: adding either never changes
+/// what the code answers.
+#[tokio::test]
+async fn await_or_export_do_not_change_the_result() {
+    let server = Server::start().await;
+    let cases = [
+        ("if (true) { 5 }", "5"),
+        ("if (false) { 5 } else { 6 }", "6"),
+        ("1; if (false) { 5 }", "undefined"),
+        ("for (const x of [1, 2, 3]) { x * 3 }", "9"),
+        ("1; for (const x of []) { x }", "undefined"),
+        ("let i = 0; while (i < 3) { i++ }", "2"),
+        ("let j = 0; do { j += 2 } while (j < 5)", "6"),
+        ("for (const k in { p: 1, q: 2 }) k", "q"),
+        ("switch (2) { case 1: 'a'; case 2: 'b'; case 3: 'c' }", "c"),
+        ("switch (2) { case 2: 'b'; break; case 3: 'c' }", "b"),
+        ("try { 4 } finally { 5 }", "4"),
+        (
+            "try { null.x } catch (e) { e.constructor.name }",
+            "TypeError",
+        ),
+        ("try { 7; null.x } catch { }", "undefined"),
+        (
+            "outer: for (const a of [1, 2]) { for (const b of [1, 2]) { a * 10 + b; continue outer } }",
+            "21",
+        ),
+        // The `if` that continues completes with undefined, as in the language.
+        (
+            "outer: for (const a of [1, 2]) { for (const b of [1, 2]) { if (b === 2) continue outer; a * 10 + b } }",
+            "undefined",
+        ),
+        ("l: { 8; break l; }", "8"),
+        ("{ 9 }", "9"),
+        ("if (true) for (const x of [4]) x", "4"),
+        ("1; function f() { return 2 }", "1"),
+        ("const o = { a: 1 }; o", r#"{"a":1}"#),
+        ("2; const later = 3;", "2"),
+    ];
+    for (code, expected) in cases {
+        assert_eq!(server.eval(code).await, expected, "plain script {code:?}");
+        let awaiting = format!("await 0;\n{code}");
+        assert_eq!(server.eval(&awaiting).await, expected, "{awaiting:?}");
+        let module = format!("export {{}};\n{code}");
+        assert_eq!(server.eval(&module).await, expected, "{module:?}");
+    }
+}
+
 #[tokio::test]
 async fn typescript_annotations_and_interfaces_are_stripped() {
     let server = Server::start().await;

@@ -1,22 +1,24 @@
 //! Turning agent code into something V8 runs: TypeScript stripping, script or
-//! module detection, and making the last expression statement the result.
+//! module detection, and the result of code that is not a plain script
+//! ([`completion`]).
 //!
 //! Everything passes through swc, TypeScript or not: one parser means one set of
 //! syntax-error messages (with line and column in the code the agent wrote), and
 //! the emitted JavaScript carries a source map so runtime stack traces point at
 //! the agent's lines too.
 
+mod completion;
+
 use swc_core::common::comments::SingleThreadedComments;
 use swc_core::common::source_map::DefaultSourceMapGenConfig;
 use swc_core::common::sync::Lrc;
-use swc_core::common::util::take::Take;
 use swc_core::common::{DUMMY_SP, FileName, GLOBALS, Globals, Mark, SourceMap, Span, Spanned};
 use swc_core::ecma::ast::{
-    AssignExpr, AssignOp, AssignTarget, BindingIdent, CallExpr, Callee, Decl, Decorator, EsVersion,
-    ExportDecl, Expr, ExprOrSpread, ExprStmt, FnExpr, Function, FunctionBody, Ident, IdentName,
-    Lit, MemberExpr, MemberProp, MetaPropExpr, MetaPropKind, Module, ModuleDecl, ModuleItem,
-    ParenExpr, Pat, Program, ReturnStmt, Script, SimpleAssignTarget, Stmt, TsType, VarDecl,
-    VarDeclKind, VarDeclarator,
+    BindingIdent, CallExpr, Callee, Decl, Decorator, EsVersion, ExportNamedSpecifier,
+    ExportSpecifier, Expr, ExprOrSpread, ExprStmt, FnExpr, Function, FunctionBody, Ident,
+    IdentName, Lit, MemberExpr, MemberProp, MetaPropExpr, MetaPropKind, Module, ModuleDecl,
+    ModuleExportName, ModuleItem, NamedExport, ParenExpr, Pat, Program, ReturnStmt, Script, Stmt,
+    TsType, VarDecl, VarDeclKind, VarDeclarator,
 };
 use swc_core::ecma::codegen::{Emitter, text_writer::JsWriter};
 use swc_core::ecma::parser::{Parser, StringInput, Syntax, TsSyntax, lexer::Lexer};
@@ -24,7 +26,8 @@ use swc_core::ecma::transforms::base::{fixer::fixer, resolver};
 use swc_core::ecma::transforms::typescript::strip;
 use swc_core::ecma::visit::{Visit, VisitWith};
 
-/// The export a module's last expression statement is rewritten into.
+/// The variable that holds the completion value of code that is not a plain
+/// script, and the export a module's result is read from.
 pub const RESULT_EXPORT: &str = "__mcp_v8_result__";
 
 /// How V8 must load the code.
@@ -33,8 +36,8 @@ pub enum SourceKind {
     /// A classic script: its completion value is the result, and top-level
     /// `var`/function declarations become properties of the global object.
     Script,
-    /// An ES module (it has `import`/`export` or `import.meta`): the last
-    /// expression statement is exported as [`RESULT_EXPORT`]. Code with only
+    /// An ES module (it has `import`/`export` or `import.meta`): its
+    /// completion value is exported as [`RESULT_EXPORT`]. Code with only
     /// top-level `await` runs as a script (see `run_in_async_function`).
     Module,
 }
@@ -253,7 +256,7 @@ fn prepare_here(code: &str, file_name: &str) -> Result<PreparedSource, SyntaxErr
     let kind = match &mut program {
         Program::Script(_) => SourceKind::Script,
         Program::Module(module) => {
-            export_last_expression(module);
+            export_completion(module);
             SourceKind::Module
         }
     };
@@ -383,7 +386,8 @@ fn needs_module_semantics(module: &Module) -> bool {
 }
 
 /// Turns a module without imports or exports into the script
-/// `(async function () { "use strict"; let result; …; result = (last expression); …; return result; }).call(undefined)`,
+/// `(async function () { "use strict"; let result; …; result = (expression); …; return result; }).call(undefined)`
+/// (every expression statement assigns `result`: see [`completion`]),
 /// which keeps a module's semantics that matter here (strict mode, top-level
 /// `await`, declarations local to the code, `this` undefined); its completion
 /// value is the promise of the result.
@@ -395,36 +399,13 @@ fn run_in_async_function(module: Module) -> Script {
         .into_iter()
         .filter_map(|item| item.stmt())
         .collect();
-    let last = stmts.iter().rposition(|stmt| matches!(stmt, Stmt::Expr(_)));
-    if let Some(index) = last
-        && let Stmt::Expr(statement) = &mut stmts[index]
-    {
-        let value = statement.expr.take();
-        *statement.expr = Expr::Assign(AssignExpr {
-            span: statement.span,
-            op: AssignOp::Assign,
-            left: AssignTarget::Simple(SimpleAssignTarget::Ident(BindingIdent::from(
-                result.clone(),
-            ))),
-            right: value,
-        });
-    }
+    completion::capture(&mut stmts, &result);
     let prologue = [
         Stmt::Expr(ExprStmt {
             span: DUMMY_SP,
             expr: Box::new(Expr::Lit(Lit::Str("use strict".into()))),
         }),
-        Stmt::Decl(Decl::Var(Box::new(VarDecl {
-            span: DUMMY_SP,
-            kind: VarDeclKind::Let,
-            decls: vec![VarDeclarator {
-                span: DUMMY_SP,
-                name: Pat::Ident(BindingIdent::from(result.clone())),
-                init: None,
-                definite: false,
-            }],
-            ..Default::default()
-        }))),
+        declare(&result),
     ];
     let epilogue = Stmt::Return(ReturnStmt {
         span: DUMMY_SP,
@@ -474,39 +455,44 @@ fn run_in_async_function(module: Module) -> Script {
     }
 }
 
-/// Rewrites the module's last top-level expression statement `expr;` into
-/// `export const __mcp_v8_result__ = (expr);`, so the result of a module is
-/// read from its namespace, as a script's is from its completion value.
-fn export_last_expression(module: &mut Module) {
-    let last = module
+/// Makes the module's completion value (see [`completion`]) its export
+/// [`RESULT_EXPORT`], so the result of a module is read from its namespace,
+/// as a script's is from its completion value.
+fn export_completion(module: &mut Module) {
+    let result = Ident::new_no_ctxt(RESULT_EXPORT.into(), DUMMY_SP);
+    completion::capture_module(&mut module.body, &result);
+    module.body.insert(0, ModuleItem::Stmt(declare(&result)));
+    module
         .body
-        .iter()
-        .rposition(|item| matches!(item, ModuleItem::Stmt(Stmt::Expr(_))));
-    let Some(index) = last else { return };
-    let ModuleItem::Stmt(Stmt::Expr(statement)) = &mut module.body[index] else {
-        return;
-    };
-    let span = statement.span;
-    let init = statement.expr.take();
-    let declarator = VarDeclarator {
-        span,
-        name: Pat::Ident(BindingIdent::from(Ident::new_no_ctxt(
-            RESULT_EXPORT.into(),
-            DUMMY_SP,
-        ))),
-        init: Some(init),
-        definite: false,
-    };
-    let declaration = VarDecl {
-        span,
-        kind: VarDeclKind::Const,
-        decls: vec![declarator],
+        .push(ModuleItem::ModuleDecl(ModuleDecl::ExportNamed(
+            NamedExport {
+                span: DUMMY_SP,
+                specifiers: vec![ExportSpecifier::Named(ExportNamedSpecifier {
+                    span: DUMMY_SP,
+                    orig: ModuleExportName::Ident(result),
+                    exported: None,
+                    is_type_only: false,
+                })],
+                src: None,
+                type_only: false,
+                with: None,
+            },
+        )));
+}
+
+/// `let <name>;`
+fn declare(name: &Ident) -> Stmt {
+    Stmt::Decl(Decl::Var(Box::new(VarDecl {
+        span: DUMMY_SP,
+        kind: VarDeclKind::Let,
+        decls: vec![VarDeclarator {
+            span: DUMMY_SP,
+            name: Pat::Ident(BindingIdent::from(name.clone())),
+            init: None,
+            definite: false,
+        }],
         ..Default::default()
-    };
-    module.body[index] = ModuleItem::ModuleDecl(ModuleDecl::ExportDecl(ExportDecl {
-        span,
-        decl: Decl::Var(Box::new(declaration)),
-    }));
+    })))
 }
 
 fn emit(cm: &Lrc<SourceMap>, program: &Program) -> (String, Vec<u8>) {
@@ -567,16 +553,16 @@ mod tests {
     }
 
     #[test]
-    fn exports_make_a_module_and_export_the_last_expression() {
+    fn exports_make_a_module_that_exports_its_completion_value() {
         let source = prepared("export const v = await Promise.resolve(2);\nv * 21;");
         assert_eq!(source.kind, SourceKind::Module);
-        assert!(
-            source
-                .code
-                .contains(&format!("export const {RESULT_EXPORT} = v * 21")),
-            "{}",
-            source.code
-        );
+        for part in [
+            format!("let {RESULT_EXPORT};"),
+            format!("{RESULT_EXPORT} = v * 21;"),
+            format!("export {{ {RESULT_EXPORT} }};"),
+        ] {
+            assert!(source.code.contains(&part), "{part:?} in {}", source.code);
+        }
     }
 
     #[test]
@@ -587,11 +573,29 @@ mod tests {
         );
     }
 
+    /// A statement whose completion is undefined when its body yields none
+    /// resets the result first; a body that is one such statement gets a
+    /// block for the reset; a label stays on its loop, after the reset.
     #[test]
-    fn module_without_expression_exports_nothing() {
-        let source = prepared("export const a = 1;");
-        assert_eq!(source.kind, SourceKind::Module);
-        assert!(!source.code.contains(RESULT_EXPORT));
+    fn compound_statements_reset_the_result_before_they_run() {
+        let reset = format!("{RESULT_EXPORT} = void 0;");
+        let source = prepared("await 0; if (a) for (;;) 1; l: while (b) continue l;");
+        let code = source.code.split_whitespace().collect::<Vec<_>>().join(" ");
+        for part in [
+            format!("{reset} if (a) {{ {reset} for(;;){RESULT_EXPORT} = 1; }}"),
+            format!("{reset} l: while(b)continue l;"),
+        ] {
+            assert!(code.contains(&part), "{part:?} in {code}");
+        }
+        let finally = prepared("await 0; try { 1 } finally { 2 }").code;
+        assert!(
+            finally.contains(&format!("{RESULT_EXPORT} = 1")),
+            "{finally}"
+        );
+        assert!(
+            !finally.contains(&format!("{RESULT_EXPORT} = 2")),
+            "{finally}"
+        );
     }
 
     fn nested(depth: usize) -> [String; 7] {

@@ -88,7 +88,7 @@ pub struct ExecutionRecord {
     pub execution_id: String,
     /// queued, running, completed, failed, cancelled or timed_out.
     pub status: ExecutionStatus,
-    /// The encoded value of the last expression statement: set when the code
+    /// The encoded completion value of the code (the value of the last expression statement run): set when the code
     /// completed (also when its heap then could not be stored, which fails
     /// the execution).
     #[serde(default, skip_serializing_if = "Option::is_none")]

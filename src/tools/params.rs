@@ -26,7 +26,7 @@ pub const MAX_WAIT_MS: u64 = 30_000;
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunJsParams {
-    /// JavaScript or TypeScript source to run: a plain script or an ES module (top-level `await` and `export` are allowed, `import` of other modules is not supported yet; TypeScript types, interfaces and enums are accepted). The value of the last expression statement, awaited if it is a Promise, becomes the execution's `result`. Each execution starts from a fresh global scope, unless `heap` or `session` resumes a saved one.
+    /// JavaScript or TypeScript source to run: a plain script or an ES module (top-level `await` and `export` are allowed, `import` of other modules is not supported yet; TypeScript types, interfaces and enums are accepted). The code's completion value, as eval gives it (the value of the last expression statement run), awaited if it is a Promise, becomes the execution's `result`. Each execution starts from a fresh global scope, unless `heap` or `session` resumes a saved one.
     pub code: String,
     /// V8 heap limit for this execution, in megabytes (MiB). If the code allocates beyond it, the execution ends `failed` with a heap-limit error while the server keeps running. Omit to use the server's default; values outside the range the server allows are rejected with a message stating that range.
     pub heap_memory_max_mb: Option<u32>,

@@ -14,7 +14,7 @@ pub struct RunJsResponse {
     pub execution_id: String,
     /// `queued` or `running` while in flight; `completed`, `failed`, `cancelled` or `timed_out` once finished (only possible with `wait_ms` > 0).
     pub status: ExecutionStatus,
-    /// The encoded value of the last expression statement; present when the execution completed within `wait_ms`.
+    /// The encoded completion value of the code (the value of the last expression statement run); present when the execution completed within `wait_ms`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
     /// What went wrong; present when the execution failed, timed out or was cancelled within `wait_ms`.

@@ -23,7 +23,7 @@ use crate::executor::{
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecRequest {
-    /// JavaScript or TypeScript to run, as a script or an ES module. The value of the last expression statement, awaited if it is a Promise, becomes `result`. Each execution starts from a fresh global scope, unless `heap` or `session` resumes a saved one.
+    /// JavaScript or TypeScript to run, as a script or an ES module. The code's completion value, as eval gives it (the value of the last expression statement run), awaited if it is a Promise, becomes `result`. Each execution starts from a fresh global scope, unless `heap` or `session` resumes a saved one.
     pub code: String,
     /// Stateful servers only: resume from this heap snapshot (64 lowercase hex, as `heap` in a record) instead of a fresh global scope.
     #[serde(default)]
@@ -64,7 +64,7 @@ pub struct ExecResponse {
     pub execution_id: String,
     /// How the code ended: `completed`, `failed`, `timed_out` or `cancelled`. `queued` or `running` only if the server could not finish it within the execution's timeout plus a margin; follow it with `GET /api/executions/{id}`.
     pub status: Status,
-    /// The encoded value of the last expression statement (completed executions), else null.
+    /// The encoded completion value of the code (the value of the last expression statement run) (completed executions), else null.
     #[schema(required = true)]
     pub result: Option<String>,
     /// What went wrong (failed, timed-out and cancelled executions), else null.
@@ -208,7 +208,7 @@ impl From<ExecutionStatus> for Status {
 pub struct Record {
     pub execution_id: String,
     pub status: Status,
-    /// The encoded value of the last expression statement: set when the code
+    /// The encoded completion value of the code (the value of the last expression statement run): set when the code
     /// completed (also when its heap then could not be stored, which fails
     /// the execution).
     #[serde(skip_serializing_if = "Option::is_none")]
