@@ -145,6 +145,52 @@ async fn thrown_error_carries_message_stack_and_line() {
     assert!(error.contains(":1:"), "no line number in {error:?}");
 }
 
+/// A failed execution shows what was thrown as console.log would: any value,
+/// not V8's "#<Object>", and an Error with its own properties, its cause and
+/// its aggregated errors; whether thrown, rejected or thrown by a timer, in a
+/// stateless and in a stateful (snapshotting) runtime alike.
+#[tokio::test]
+async fn failures_show_the_thrown_value_as_console_log_would() {
+    let cases = [
+        ("throw { a: 1 }", "{ a: 1 }"),
+        ("Promise.reject({ a: 1 })", "{ a: 1 }"),
+        (
+            "setTimeout(() => { throw { x: [1, 2] } }, 0)",
+            "{ x: [ 1, 2 ] }",
+        ),
+        (
+            "export const m = 1; throw new Map([[1, 2]])",
+            "map(1) { 1 => 2 }",
+        ),
+        ("throw 'text'", "'text'"),
+        (
+            "class Failure { constructor() { this.code = 7 } }; throw new Failure()",
+            "failure { code: 7 }",
+        ),
+        (
+            "throw Object.assign(new Error('with props'), { code: 'E1' })",
+            "error: with props\n    at file:///main.ts:1:21 {\n  code: 'e1'\n}",
+        ),
+        (
+            "throw new Error('outer', { cause: new Error('inner') })",
+            "[cause]: error: inner\n      at file:///main.ts:1:",
+        ),
+        (
+            "await Promise.reject(new AggregateError([new Error('one')], 'all'))",
+            "{\n  [errors]: [\n    error: one\n        at file:///main.ts:1:42",
+        ),
+    ];
+    for args in [&["--stateless"][..], &[]] {
+        let server = Server::start_with(args).await;
+        for (code, expected) in cases {
+            let record = server.run_and_wait(code).await;
+            assert_eq!(record["status"], "failed", "{args:?} {code:?}: {record}");
+            let error = error_of(&record);
+            assert!(error.contains(expected), "{args:?} {code:?}: {error:?}");
+        }
+    }
+}
+
 /// An error thrown in a timer callback names the agent's line, without the
 /// runtime's own timer frames.
 #[tokio::test]

@@ -30,7 +30,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deno_core::error::{CoreError, CoreErrorKind};
+use deno_core::error::{CoreError, CoreErrorKind, JsError};
 use deno_core::{JsRuntime, JsRuntimeForSnapshot, PollEventLoopOptions, RuntimeOptions, v8};
 use serde::{Deserialize, Serialize};
 
@@ -411,6 +411,7 @@ impl Engine {
     ) -> (Arc<StopFlag>, Result<String, String>, bool) {
         runtime.op_state().borrow_mut().put(console);
         hide_internals(runtime);
+        install_exception_formatter(runtime);
         if job.stateful {
             enable_stack_traces(runtime);
             runtime
@@ -795,7 +796,7 @@ async fn evaluate(
     runtime
         .run_event_loop(PollEventLoopOptions::default())
         .await
-        .map_err(|error| Unfinished::settled(error.to_string()))?;
+        .map_err(|error| Unfinished::settled(describe_core(&error)))?;
     Ok(value)
 }
 
@@ -816,7 +817,7 @@ async fn evaluate_module(
             .load_side_es_module_from_code(&specifier, source.code.clone())
             .await
     }
-    .map_err(|error| error.to_string())?;
+    .map_err(|error| describe_core(&error))?;
     let evaluation = runtime.mod_evaluate(module);
     // Not `with_event_loop_future`: it drops the event loop's errors, so an
     // error thrown by a timer while the module awaits, or a top-level await
@@ -855,7 +856,7 @@ fn unsettled(error: CoreError) -> String {
                 None => NEVER_SETTLES.to_owned(),
             }
         }
-        _ => error.to_string(),
+        _ => describe_core(&error),
     }
 }
 
@@ -867,6 +868,30 @@ const NEVER_SETTLES: &str = "the code awaits a promise that can never settle: no
 /// top-level await nothing can settle.
 const V8_STALLED_TLA: &str = "Top-level await promise never resolved";
 
+/// A function the bootstrap left on the global object under `Symbol.for(key)`.
+fn bootstrap_function<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    key: &str,
+) -> Option<v8::Local<'s, v8::Function>> {
+    let global = scope.get_current_context().global(scope);
+    let key = v8::String::new(scope, key)?;
+    let symbol = v8::Symbol::for_key(scope, key);
+    global
+        .get(scope, symbol.into())
+        .and_then(|function| v8::Local::<v8::Function>::try_from(function).ok())
+}
+
+/// Makes deno_core describe uncaught exceptions with the bootstrap's
+/// formatter (see `formatException` in bootstrap.js). Without it, failures
+/// are still reported, in deno_core's own words.
+fn install_exception_formatter(runtime: &mut JsRuntime) {
+    deno_core::scope!(scope, runtime);
+    if let Some(install) = bootstrap_function(scope, "mcp-v8.installExceptionFormatter") {
+        let receiver = v8::undefined(scope).into();
+        install.call(scope, receiver, &[]);
+    }
+}
+
 /// Turns the result into its wire string with the bootstrap's encoder.
 fn encode(runtime: &mut JsRuntime, value: v8::Global<v8::Value>) -> Result<String, String> {
     deno_core::scope!(scope, runtime);
@@ -874,12 +899,7 @@ fn encode(runtime: &mut JsRuntime, value: v8::Global<v8::Value>) -> Result<Strin
     if let Ok(text) = v8::Local::<v8::String>::try_from(value) {
         return Ok(text.to_rust_string_lossy(scope));
     }
-    let global = scope.get_current_context().global(scope);
-    let key = v8::String::new(scope, "mcp-v8.encode").ok_or("out of memory")?;
-    let symbol = v8::Symbol::for_key(scope, key);
-    let encoder = global
-        .get(scope, symbol.into())
-        .and_then(|encoder| v8::Local::<v8::Function>::try_from(encoder).ok())
+    let encoder = bootstrap_function(scope, "mcp-v8.encode")
         .ok_or("the result encoder is missing from the runtime")?;
     v8::tc_scope!(let scope, scope);
     let receiver = v8::undefined(scope).into();
@@ -895,12 +915,42 @@ fn encode(runtime: &mut JsRuntime, value: v8::Global<v8::Value>) -> Result<Strin
     }
 }
 
-/// A JS error as the agent should read it: message and stack, without the
-/// "Uncaught" prefix deno_core adds for top-level errors.
-fn describe(error: &deno_core::error::JsError) -> String {
-    let text = error.to_string();
-    text.strip_prefix("Uncaught ")
-        .map(str::to_owned)
+/// A thrown value as the agent should read it, without the "Uncaught"
+/// prefix deno_core adds. An Error is shown by the bootstrap's formatter
+/// (stack, own properties, cause, aggregated errors), or by its stack when
+/// the formatter could not run; any other value as the formatter showed it,
+/// with the place it was thrown.
+fn describe(error: &JsError) -> String {
+    let message = without_uncaught(&error.exception_message);
+    if error.name.is_some() || error.stack.is_some() {
+        if message.contains("\n    at ") {
+            return message.to_owned();
+        }
+        return without_uncaught(&error.to_string()).to_owned();
+    }
+    match error
+        .frames
+        .first()
+        .and_then(|frame| frame.maybe_format_location())
+    {
+        Some(location) => format!("{message}\n    at {location}"),
+        None => message.to_owned(),
+    }
+}
+
+/// An error's text in the agent's terms: a thrown value as [`describe`]
+/// shows it, anything else (a module that cannot load, an op that failed)
+/// in deno_core's words.
+fn describe_core(error: &CoreError) -> String {
+    match &*error.0 {
+        CoreErrorKind::Js(js_error) => describe(js_error),
+        _ => error.to_string(),
+    }
+}
+
+fn without_uncaught(text: &str) -> &str {
+    text.strip_prefix("Uncaught (in promise) ")
+        .or_else(|| text.strip_prefix("Uncaught "))
         .unwrap_or(text)
 }
 

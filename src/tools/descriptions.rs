@@ -53,7 +53,8 @@ if/else, loops, switch and try), awaited if it is a Promise, as text: strings as
 ('hello' gives hello), objects and arrays as JSON ({a:1} gives {\"a\":1}), other values as \
 JavaScript writes them (undefined, null, 42, 10n). The execution finishes once that value is \
 settled and no timers or other pending work remain. A thrown error, a rejected promise or a \
-syntax error ends it as failed, with the message, stack and line:column in `error`.
+syntax error ends it as failed, with the message, stack and line:column in `error` (a thrown \
+value shown as console.log shows it, with an Error's own properties and cause).
 
 Console output (console.log and the other console methods) is not part of the answer: read it \
 with get_execution_output.

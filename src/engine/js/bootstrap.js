@@ -1293,6 +1293,24 @@
     ObjectDefineProperty(globalThis, key, { value, writable: false, enumerable: false, configurable: false });
   }
 
+  // How deno_core words an uncaught exception (the error of a failed
+  // execution): as console.log shows the value. An Error keeps its stack and
+  // gains its own properties, cause and aggregated errors; any other value
+  // is shown instead of V8's "#<Object>". A callback is runtime state, not
+  // heap, so the engine installs it in every runtime before the code runs.
+  const opSetFormatExceptionCallback = core.ops.op_set_format_exception_callback;
+  function formatException(value) {
+    try {
+      return inspect(value);
+    } catch {
+      return null;
+    }
+  }
+  function installExceptionFormatter() {
+    opSetFormatExceptionCallback(formatException);
+  }
+
   defineLocked(SymbolFor("mcp-v8.encode"), encode);
   defineLocked(SymbolFor("mcp-v8.inspect"), inspect);
+  defineLocked(SymbolFor("mcp-v8.installExceptionFormatter"), installExceptionFormatter);
 })();
