@@ -12,13 +12,15 @@
 //! [`storage`] (heap snapshot stores) and [`sessions`] (session logs and heap
 //! tags) are handed to the executor and tools at start-up; they never call up.
 //!
-//! [`config`] holds the one typed configuration every layer is built from.
+//! [`config`] holds the one typed configuration every layer is built from;
+//! [`private_fs`] creates the owner-only files and directories they all use.
 //! See `ARCHITECTURE.md` for the map and the invariants.
 
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod executor;
+pub mod private_fs;
 pub mod sessions;
 pub mod storage;
 pub mod tools;

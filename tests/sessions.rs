@@ -600,3 +600,69 @@ async fn the_session_database_defaults_to_the_state_directory_and_can_be_moved()
     assert!(db.is_dir(), "the database is where --session-db-path says");
     assert!(!elsewhere.path().join("state/sessions").exists());
 }
+
+/// What the server keeps (records, console output, sessions with their
+/// code, heaps) is its user's alone, whatever the umask: directories it
+/// creates are 0700 and files 0600.
+#[tokio::test]
+async fn state_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let root = tempfile::tempdir().expect("temporary directory");
+    let server = stateful_in(root.path(), &[]).await;
+    let record = run_in_session(&server, "private", "console.log('secret'); 'result'").await;
+    server.stop().await;
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let state = root.path().join("state");
+    for dir in [
+        state.clone(),
+        state.join("output"),
+        state.join("sessions"),
+        root.path().join("heaps"),
+    ] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+    let id = record["execution_id"].as_str().expect("an id");
+    for file in [
+        state.join("executions.jsonl"),
+        state.join("output").join(format!("{id}.log")),
+    ] {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+}
+
+/// A session database another server holds is refused in words, not with
+/// the lock's raw error.
+#[tokio::test]
+async fn a_session_database_in_use_is_refused_clearly() {
+    let root = tempfile::tempdir().expect("temporary directory");
+    let db = root.path().join("db");
+    let first = stateful_in(root.path(), &["--session-db-path", path_str(&db)]).await;
+    let other = tempfile::tempdir().expect("temporary directory");
+    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-v8"))
+        .args(["--state-dir", path_str(&other.path().join("state"))])
+        .args(["--directory-path", path_str(&other.path().join("heaps"))])
+        .args(["--session-db-path", path_str(&db)])
+        .stdin(std::process::Stdio::null())
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(30), second)
+        .await
+        .expect("the second server exits")
+        .expect("the second server runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the session database {} is in use by another mcp-v8 process",
+            db.display()
+        )),
+        "{stderr}"
+    );
+    first.stop().await;
+}

@@ -9,12 +9,13 @@
 //! Reading is done by [`paginate`], in lines or in bytes; see its documentation
 //! for the exact rules.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::error::ExecutorError;
 use super::types::{ExecutionStatus, OutputPage, OutputQuery};
+use crate::private_fs;
 
 /// Lines per page in line mode when `line_limit` is not given.
 pub const DEFAULT_LINE_LIMIT: u64 = 1000;
@@ -33,7 +34,7 @@ pub struct OutputStore {
 impl OutputStore {
     /// Uses `dir` for output logs, creating it if needed.
     pub fn open(dir: &Path) -> io::Result<Self> {
-        fs::create_dir_all(dir)?;
+        private_fs::create_dir_all(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
         })
@@ -159,7 +160,10 @@ impl OutputWriter {
                 "execution id is not a safe file name",
             )
         })?;
-        OpenOptions::new().append(true).create(true).open(path)
+        private_fs::open_options()
+            .append(true)
+            .create(true)
+            .open(path)
     }
 }
 

@@ -13,7 +13,7 @@
 //! whole file, is fsynced, so it never loses records that were already safe.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::types::{ExecutionRecord, ExecutionStatus, ExecutionSummary};
+use crate::private_fs;
 
 const JOURNAL_FILE: &str = "executions.jsonl";
 const JOURNAL_TMP_FILE: &str = "executions.jsonl.tmp";
@@ -68,7 +69,7 @@ impl RecordStore {
     ///
     /// Returns the ids evicted by retention so the caller can delete their output.
     pub fn open(dir: &Path, retention: Retention) -> io::Result<(Self, Vec<String>)> {
-        fs::create_dir_all(dir)?;
+        private_fs::create_dir_all(dir)?;
         let mut records = replay(&dir.join(JOURNAL_FILE))?;
         let now = Utc::now();
         records.fail_interrupted(now);
@@ -400,7 +401,7 @@ fn rewrite_journal(dir: &Path, records: &Records) -> io::Result<(File, u64)> {
     for record in records.iter() {
         buf.extend_from_slice(&record_line(record)?);
     }
-    let mut file = OpenOptions::new()
+    let mut file = private_fs::open_options()
         .append(true)
         .create_new(true)
         .open(&tmp_path)?;
@@ -454,6 +455,8 @@ fn summary(record: &ExecutionRecord) -> ExecutionSummary {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::OpenOptions;
+
     use super::*;
 
     const KEEP_ALL: Retention = Retention {

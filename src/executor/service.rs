@@ -137,7 +137,7 @@ impl Executor {
     /// for them.
     pub async fn start(config: ExecutorConfig) -> anyhow::Result<Self> {
         use anyhow::Context;
-        std::fs::create_dir_all(&config.state_dir).with_context(|| {
+        crate::private_fs::create_dir_all(&config.state_dir).with_context(|| {
             format!(
                 "creating the state directory {}",
                 config.state_dir.display()

@@ -5,9 +5,11 @@
 //! corrupt each other's records: the second server to start is refused, by
 //! name, before it touches anything.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+
+use crate::private_fs;
 
 /// Held for as long as the server runs; the lock goes with the process.
 #[derive(Debug)]
@@ -40,8 +42,8 @@ pub fn lock(dir: &Path) -> Result<StateDirLock, StateDirError> {
         dir: dir.to_path_buf(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut file = OpenOptions::new()
+    private_fs::create_dir_all(dir).map_err(io)?;
+    let mut file = private_fs::open_options()
         .read(true)
         .write(true)
         .create(true)

@@ -19,6 +19,12 @@ pub enum SessionError {
     InvalidHeap(#[from] InvalidHeapKey),
     #[error("invalid tags: {0}")]
     InvalidTags(String),
+    #[error(
+        "the session database {} is in use by another mcp-v8 process; give each server its own \
+         sessions.db_path",
+        path.display()
+    )]
+    InUse { path: PathBuf },
     #[error("opening the session database at {}: {source}", path.display())]
     Open {
         path: PathBuf,

@@ -65,7 +65,25 @@ impl SessionStore {
             path: path.to_path_buf(),
             source,
         };
-        let db = sled::Config::new().path(path).open().map_err(open_error)?;
+        // sled creates its files with the umask's mode: an owner-only
+        // directory keeps the logged code from other users.
+        crate::private_fs::create_dir_all(path).map_err(|source| open_error(source.into()))?;
+        let db = sled::Config::new()
+            .path(path)
+            .open()
+            .map_err(|source| match &source {
+                // sled 0.34 words its lock failure ("could not acquire lock
+                // on …") over the WouldBlock of the lock call.
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock") =>
+                {
+                    SessionError::InUse {
+                        path: path.to_path_buf(),
+                    }
+                }
+                _ => open_error(source),
+            })?;
         let tree = |name: &str| db.open_tree(name).map_err(open_error);
         let log_path = path.join(SLED_LOG_FILE);
         let log_file = std::fs::File::open(&log_path).map_err(|source| SessionError::Sync {

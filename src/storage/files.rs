@@ -25,8 +25,7 @@ const TEMP_PREFIX: &str = ".tmp.";
 /// crashed; younger ones may belong to another process sharing the directory.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 /// Snapshots hold whatever agents put in their heaps: owner-only.
-const DIR_MODE: u32 = 0o700;
-const FILE_MODE: u32 = 0o600;
+use crate::private_fs::{DIR_MODE, FILE_MODE};
 
 /// Where `key` lives under `root`.
 pub(super) fn object_path(root: &Path, key: &HeapKey) -> PathBuf {
