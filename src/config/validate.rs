@@ -74,7 +74,33 @@ impl Config {
         self.validate_executions()?;
         self.validate_storage()?;
         self.validate_cluster()?;
+        self.validate_paths()?;
         self.validate_combinations()
+    }
+
+    /// An empty path would silently mean the current directory (or fail
+    /// later, far from the key that caused it).
+    fn validate_paths(&self) -> Result<(), ConfigError> {
+        let paths = [
+            ("server.state_dir", &self.server.state_dir),
+            ("auth.tokens_file", &self.auth.tokens_file),
+            ("storage.directory_path", &self.storage.directory_path),
+            ("storage.cache_dir", &self.storage.cache_dir),
+            ("sessions.db_path", &self.sessions.db_path),
+            ("policy.policies_json", &self.policy.policies_json),
+            ("fetch.header_config", &self.fetch.header_config),
+        ];
+        match paths.into_iter().find(|(_, path)| {
+            path.as_ref()
+                .is_some_and(|path| path.as_os_str().is_empty())
+        }) {
+            Some((key, _)) => Err(ConfigError::Invalid {
+                key,
+                value: String::new(),
+                reason: "a path cannot be empty; leave the key out for its default".to_owned(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Flags of the features that are set but not implemented in this build,
@@ -371,12 +397,13 @@ impl Config {
                 ("storage.s3_bucket", storage.s3_bucket.is_some()),
                 ("storage.directory_path", storage.directory_path.is_some()),
                 ("storage.cache_dir", storage.cache_dir.is_some()),
+                ("sessions.db_path", self.sessions.db_path.is_some()),
             ];
             if let Some((other, _)) = persistent.into_iter().find(|(_, set)| *set) {
                 return Err(ConfigError::Conflict {
                     key: "storage.stateless",
                     other,
-                    reason: "stateless mode never persists heap snapshots",
+                    reason: "stateless mode keeps no heap snapshots or sessions",
                 });
             }
         }
@@ -545,11 +572,28 @@ mod tests {
     }
 
     #[test]
+    fn empty_paths_are_refused_with_their_key() {
+        assert_rejected(
+            |c| c.server.state_dir = Some(PathBuf::new()),
+            "server.state_dir = \"\" is invalid: a path cannot be empty",
+        );
+        assert_rejected(
+            |c| c.sessions.db_path = Some(PathBuf::new()),
+            "sessions.db_path = \"\" is invalid",
+        );
+        assert_rejected(
+            |c| c.storage.directory_path = Some(PathBuf::new()),
+            "storage.directory_path = \"\" is invalid",
+        );
+    }
+
+    #[test]
     fn stateless_conflicts_with_persistence() {
-        let stateless_with: [fn(&mut Config); 3] = [
+        let stateless_with: [fn(&mut Config); 4] = [
             |c| c.storage.s3_bucket = Some("bucket".to_owned()),
             |c| c.storage.directory_path = Some(PathBuf::from("/heaps")),
             |c| c.storage.cache_dir = Some(PathBuf::from("/cache")),
+            |c| c.sessions.db_path = Some(PathBuf::from("/sessions")),
         ];
         for edit in stateless_with {
             let message = error_of(|c| {
@@ -557,7 +601,7 @@ mod tests {
                 edit(c);
             });
             assert!(
-                message.starts_with("storage.stateless cannot be combined with storage."),
+                message.starts_with("storage.stateless cannot be combined with "),
                 "{message}"
             );
         }
