@@ -236,7 +236,12 @@ async fn a_full_queue_answers_429_with_retry_after() {
     api.poll(&runner, "running", |record| record["status"] == "running")
         .await;
     let reply = api.post_json("/api/exec", json!({ "code": "1" })).await;
-    reply.error(StatusCode::TOO_MANY_REQUESTS, "busy");
+    let message = reply.error(StatusCode::TOO_MANY_REQUESTS, "busy");
+    assert_eq!(
+        message,
+        "server busy: 1 executions in flight (1 running, the rest waiting) fill its 1 workers \
+         and 0 queue places; retry later"
+    );
     assert_eq!(reply.headers[header::RETRY_AFTER], "1");
 
     let cancelled = api.post(&format!("/api/executions/{runner}/cancel")).await;

@@ -13,12 +13,16 @@ pub enum ExecutorError {
         field: &'static str,
         message: String,
     },
+    /// Every worker is taken and the queue is full. An execution counts as
+    /// waiting until its worker runs it (at start-up, workers still boot).
     #[error(
-        "server busy: {running} executions running and {queued} queued (limit {max_queued}); retry later"
+        "server busy: {in_flight} executions in flight ({running} running, the rest waiting) \
+         fill its {max_concurrent} workers and {max_queued} queue places; retry later"
     )]
     Busy {
+        in_flight: usize,
         running: usize,
-        queued: usize,
+        max_concurrent: usize,
         max_queued: usize,
     },
     #[error("the server is shutting down")]

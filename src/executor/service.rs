@@ -444,13 +444,11 @@ impl Inner {
                 (n < capacity).then_some(n + 1)
             })
             .map(|_| ())
-            .map_err(|in_flight| {
-                let running = self.running.load(Ordering::SeqCst);
-                ExecutorError::Busy {
-                    running,
-                    queued: in_flight.saturating_sub(running),
-                    max_queued: self.config.max_queued,
-                }
+            .map_err(|in_flight| ExecutorError::Busy {
+                in_flight,
+                running: self.running.load(Ordering::SeqCst).min(in_flight),
+                max_concurrent: self.config.max_concurrent,
+                max_queued: self.config.max_queued,
             })
     }
 

@@ -203,8 +203,9 @@ mod tests {
     #[tokio::test]
     async fn busy_is_429_with_retry_after() {
         let error = ApiError::from(ExecutorError::Busy {
+            in_flight: 1,
             running: 1,
-            queued: 0,
+            max_concurrent: 1,
             max_queued: 0,
         });
         let response = error.into_response();
