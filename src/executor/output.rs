@@ -175,7 +175,9 @@ impl OutputWriter {
 /// **Line mode**: `line_offset` (default 0) and `line_limit` (default 1000,
 /// 1 to 10000). `data` holds the selected lines, each with its trailing `\n`; a
 /// last line without `\n` (possible while a write is in progress) is included
-/// as it is. `start_line` is `line_offset` clamped to `total_lines`, `end_line`
+/// as it is. A page holds at most [`MAX_BYTE_LIMIT`] bytes: it ends with the
+/// last whole line that fits, and a first line longer than that is cut there
+/// (the rest of it is read by continuing from `next_byte_offset`). `start_line` is `line_offset` clamped to `total_lines`, `end_line`
 /// is `start_line` plus the number of lines returned (exclusive), and
 /// `start_byte`/`end_byte` are where those lines lie in the log.
 ///
@@ -294,9 +296,25 @@ struct Span {
 fn line_span(data: &[u8], offset: u64, limit: u64) -> Span {
     let total = total_lines(data);
     let start_line = offset.min(total);
-    let end_line = start_line.saturating_add(limit).min(total);
+    let mut end_line = start_line.saturating_add(limit).min(total);
     let start_byte = skip_lines(data, 0, start_line);
-    let end_byte = skip_lines(data, start_byte, end_line - start_line);
+    let mut end_byte = skip_lines(data, start_byte, end_line - start_line);
+    if end_byte - start_byte > MAX_BYTE_LIMIT as usize {
+        // Whole lines up to the cap; a first line longer than the cap alone
+        // is cut at it (on a character boundary).
+        let cap = start_byte + MAX_BYTE_LIMIT as usize;
+        let whole = data[start_byte..cap]
+            .iter()
+            .filter(|&&byte| byte == b'\n')
+            .count() as u64;
+        if whole > 0 {
+            end_line = start_line + whole;
+            end_byte = skip_lines(data, start_byte, whole);
+        } else {
+            end_line = start_line + 1;
+            end_byte = prev_boundary(data, cap, start_byte + 1);
+        }
+    }
     Span {
         start_byte,
         end_byte,
@@ -411,6 +429,32 @@ mod tests {
             Err(ExecutorError::InvalidArgument { field, .. }) => field,
             other => panic!("expected InvalidArgument, got {other:?}"),
         }
+    }
+
+    /// A line-mode page stays within the byte cap: whole lines up to it, and
+    /// a single longer line cut at it; byte offsets then read the rest.
+    #[test]
+    fn line_pages_stop_at_the_byte_cap() {
+        let cap = MAX_BYTE_LIMIT as usize;
+        let long = format!("{}\n", "x".repeat(cap / 2));
+        let data = long.repeat(3);
+        let first = page(&data, &OutputQuery::default());
+        assert_eq!(first.data, long.repeat(1), "two lines would pass the cap");
+        assert_eq!((first.end_line, first.next_line_offset), (1, 1));
+        assert!(first.has_more);
+
+        let huge = format!("{}é\nafter\n", "y".repeat(cap - 1));
+        let cut = page(&huge, &OutputQuery::default());
+        assert_eq!(
+            cut.data,
+            "y".repeat(cap - 1),
+            "cut before the 2-byte character"
+        );
+        assert_eq!((cut.end_line, cut.end_byte), (1, cap as u64 - 1));
+        let rest = page(&huge, &bytes(Some(cut.next_byte_offset), None));
+        assert!(rest.data.starts_with("é\nafter"), "{:?}", rest.data);
+        let next = page(&huge, &lines(Some(cut.next_line_offset), None));
+        assert_eq!(next.data, "after\n");
     }
 
     #[test]

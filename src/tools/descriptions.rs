@@ -127,7 +127,8 @@ the other console methods, in order, each console call ending with a newline. Wo
 execution is still running, so it can be followed, and after it has finished.
 
 Line mode (default): line_offset (0-based, default 0) and line_limit (default 1000, at most \
-10000) select whole lines. Byte mode: byte_offset (0-based, default 0) and/or byte_limit (default \
+10000) select whole lines, at most 1 MiB of them (a single longer line is cut at 1 MiB; read its \
+rest from next_byte_offset in byte mode). Byte mode: byte_offset (0-based, default 0) and/or byte_limit (default \
 65536, at most 1048576) select a range of bytes of the UTF-8 text; giving either selects byte \
 mode. Line and byte parameters cannot be mixed in one call.
 
