@@ -439,7 +439,7 @@ mod tests {
         let long = format!("{}\n", "x".repeat(cap / 2));
         let data = long.repeat(3);
         let first = page(&data, &OutputQuery::default());
-        assert_eq!(first.data, long.repeat(1), "two lines would pass the cap");
+        assert_eq!(first.data, long, "two lines would pass the cap");
         assert_eq!((first.end_line, first.next_line_offset), (1, 1));
         assert!(first.has_more);
 
