@@ -34,6 +34,10 @@ const INTERRUPTED_ERROR: &str = "the server stopped before this execution finish
 /// Compaction runs once the journal holds more than `2 * live records + this`
 /// lines, so its cost is amortised over many appends even for tiny stores.
 const COMPACTION_SLACK: usize = 1024;
+/// ...or once it is larger than twice the live records were at the last
+/// compaction plus this many bytes: a record holds its result (up to 16 MiB),
+/// so a count of lines alone would let a few hundred large results fill GBs.
+const COMPACTION_SLACK_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How many finished executions to keep, and for how long.
 ///
@@ -79,6 +83,7 @@ impl RecordStore {
             dir: dir.to_owned(),
             journal,
             journal_bytes,
+            compacted_bytes: journal_bytes,
             journal_lines: records.len(),
             records,
             retention,
@@ -154,6 +159,8 @@ struct Inner {
     journal: File,
     /// Length of the journal as far as we wrote it, to cut off a failed append.
     journal_bytes: u64,
+    /// Length of the journal right after the last compaction (the live records).
+    compacted_bytes: u64,
     journal_lines: usize,
     records: Records,
     retention: Retention,
@@ -191,13 +198,16 @@ impl Inner {
     }
 
     fn compact_if_needed(&mut self) {
-        if self.journal_lines <= 2 * self.records.len() + COMPACTION_SLACK {
+        let too_many_lines = self.journal_lines > 2 * self.records.len() + COMPACTION_SLACK;
+        let too_many_bytes = self.journal_bytes > 2 * self.compacted_bytes + COMPACTION_SLACK_BYTES;
+        if !too_many_lines && !too_many_bytes {
             return;
         }
         match rewrite_journal(&self.dir, &self.records) {
             Ok((journal, bytes)) => {
                 self.journal = journal;
                 self.journal_bytes = bytes;
+                self.compacted_bytes = bytes;
                 self.journal_lines = self.records.len();
             }
             Err(err) => {
@@ -754,6 +764,31 @@ mod tests {
         assert_eq!(ids(&store), ["b", "a"]);
         assert_eq!(store.get("a").unwrap().duration_ms, 1999);
         assert_eq!(journal(dir.path()).lines().count(), 2);
+    }
+
+    /// Large records are compacted by size long before their line count
+    /// would call for it: the journal stays within about twice the live
+    /// records plus the byte slack.
+    #[test]
+    fn large_records_are_compacted_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let retention = Retention {
+            max_count: 2,
+            max_age: None,
+        };
+        let (store, _) = RecordStore::open(dir.path(), retention).unwrap();
+        let mut largest = 0;
+        for n in 0..40 {
+            let mut big = record(&format!("big-{n}"), ExecutionStatus::Completed);
+            big.result = Some("r".repeat(4 * 1024 * 1024));
+            store.put(&big).unwrap();
+            let size = fs::metadata(dir.path().join(JOURNAL_FILE)).unwrap().len();
+            largest = largest.max(size);
+        }
+        // Three 4 MiB records live at most (two kept, one being written).
+        let bound = 2 * 3 * 4 * 1024 * 1024 + COMPACTION_SLACK_BYTES + 5 * 1024 * 1024;
+        assert!(largest <= bound, "journal reached {largest} bytes");
+        assert_eq!(ids(&store).len(), 2);
     }
 
     #[test]
