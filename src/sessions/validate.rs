@@ -89,6 +89,12 @@ fn validate_tag_key(key: &str) -> Result<(), SessionError> {
             quote(key)
         )));
     }
+    if key.chars().any(char::is_control) {
+        return Err(SessionError::InvalidTags(format!(
+            "the key {} holds a control character (newline, tab, NUL, ...), which keys may not",
+            quote(key)
+        )));
+    }
     Ok(())
 }
 
@@ -159,6 +165,11 @@ mod tests {
         let long_key = "k".repeat(MAX_TAG_KEY_CHARS + 1);
         let long_value = "v".repeat(MAX_TAG_VALUE_CHARS + 1);
         assert!(validate_tags(&tags(&[("", "v")])).is_err());
+        for key in ["a\nb", "nul\0", "\t"] {
+            let error = validate_tags(&tags(&[(key, "v")])).expect_err(key);
+            assert!(error.to_string().contains("control character"), "{error}");
+        }
+        assert!(validate_tags(&tags(&[("k", "multi\nline value")])).is_ok());
         assert!(validate_tags(&tags(&[(&long_key, "v")])).is_err());
         assert!(validate_tags(&tags(&[("k", &long_value)])).is_err());
         let at_limit = "v".repeat(MAX_TAG_VALUE_CHARS);
