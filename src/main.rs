@@ -98,7 +98,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 .map_err(anyhow::Error::from)
         }
         None => tokio::select! {
-            result = transport::serve_stdio(tools) => result,
+            result = transport::serve_stdio(tools, config.transport.max_body_bytes) => result,
             () = shutdown_signal() => Ok(()),
         },
     };

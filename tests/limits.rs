@@ -390,3 +390,29 @@ async fn memory_from_outside_the_heap_counts_against_the_limit() {
     assert_eq!(server.worker_pids(), workers, "a worker was replaced");
     assert_still_serves(&server).await;
 }
+
+/// Over stdio a message may be as large as an HTTP body
+/// (`transport.max_body_bytes`), not only rmcp's default of 16 MiB: code
+/// past 16 MiB arrives and is answered (here refused by its own limit)
+/// instead of being dropped without a reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_messages_may_be_as_large_as_an_http_body() {
+    let server = Server::start_with(&[
+        "--stateless",
+        "--max-body-bytes",
+        "41943040",
+        "--max-code-bytes",
+        "16777216",
+    ])
+    .await;
+    let code = "1;".repeat(9 * 1024 * 1024);
+    let error = server.call_err("run_js", json!({ "code": code })).await;
+    assert!(
+        error.contains(&format!(
+            "the code is {} bytes; the limit is 16777216 bytes",
+            code.len()
+        )),
+        "{error}"
+    );
+    assert_still_serves(&server).await;
+}

@@ -122,8 +122,10 @@ pub struct TransportConfig {
     /// Entries are scheme://host, scheme://host:port or scheme://host:* (any
     /// port); "*" allows every origin.
     pub allowed_origins: Vec<String>,
-    /// Largest accepted HTTP request body, in bytes, on every route; larger
-    /// bodies get 413 (at least 1024).
+    /// Largest accepted request, in bytes: an HTTP body on every route
+    /// (larger ones get 413), or an MCP message over stdio (a longer line is
+    /// dropped and logged, as its id cannot be read). At least 1024, and at
+    /// least limits.max_code_bytes.
     pub max_body_bytes: usize,
     /// Seconds between keep-alive comments on open SSE streams, so proxies
     /// do not close idle connections (1..=3600).

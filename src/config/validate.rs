@@ -414,6 +414,17 @@ impl Config {
                 reason: "the server speaks one MCP transport at a time",
             });
         }
+        if self.limits.max_code_bytes > self.transport.max_body_bytes {
+            return Err(ConfigError::Order {
+                lower_key: "limits.max_code_bytes",
+                lower: as_u64(self.limits.max_code_bytes),
+                relation: "at most",
+                upper_key: "transport.max_body_bytes",
+                upper: as_u64(self.transport.max_body_bytes),
+                reason: "code arrives inside a request (an HTTP body or a stdio message), so \
+                         larger code could never be sent",
+            });
+        }
         if storage.cache_dir.is_some() && storage.s3_bucket.is_none() {
             return Err(ConfigError::Requires {
                 key: "storage.cache_dir",
@@ -568,6 +579,18 @@ mod tests {
         );
         let mut config = Config::default();
         config.server.log_level = "warn,mcp_v8::executor=debug".to_owned();
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn code_larger_than_a_request_is_refused() {
+        assert_rejected(
+            |c| c.limits.max_code_bytes = c.transport.max_body_bytes + 1,
+            "limits.max_code_bytes",
+        );
+        let mut config = Config::default();
+        config.limits.max_code_bytes = 32 * 1024 * 1024;
+        config.transport.max_body_bytes = 40 * 1024 * 1024;
         assert!(config.validate().is_ok());
     }
 

@@ -1,9 +1,10 @@
 //! MCP over the process's stdin and stdout, for clients that spawn the server.
 
 use anyhow::Context;
-use rmcp::ServiceExt;
 use rmcp::service::QuitReason;
+use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::transport::stdio_pipes;
+use rmcp::{RoleServer, ServiceExt};
 
 use crate::tools::McpV8;
 
@@ -18,9 +19,17 @@ use crate::tools::McpV8;
 /// through the IO reactor; unlike blocking stdin reads it cannot keep the runtime
 /// from shutting down after the client has gone. It falls back to blocking stdio
 /// when the streams are not pipes (e.g. a terminal).
-pub async fn serve_stdio(server: McpV8) -> anyhow::Result<()> {
+///
+/// A message may be as large as an HTTP request body (`max_message_bytes`,
+/// `transport.max_body_bytes`), so both transports accept the same code. A
+/// longer line is dropped and logged by rmcp: its id cannot be read without
+/// buffering it whole.
+pub async fn serve_stdio(server: McpV8, max_message_bytes: usize) -> anyhow::Result<()> {
+    let (reader, writer) = stdio_pipes();
+    let transport = AsyncRwTransport::<RoleServer, _, _>::new(reader, writer)
+        .with_max_line_length(max_message_bytes);
     let service = server
-        .serve(stdio_pipes())
+        .serve(transport)
         .await
         .context("MCP initialization over stdio failed")?;
     let reason = service
