@@ -37,6 +37,9 @@ fn main() -> anyhow::Result<()> {
             let config = cli::load(&cli)?;
             config.ensure_supported()?;
             init_logging(&config.server.log_level);
+            for warning in config.warnings() {
+                tracing::warn!("{warning}");
+            }
             // SAFETY: no other thread exists yet; workers inherit it.
             unsafe { std::env::set_var(WORKER_LOG_LEVEL, &config.server.log_level) };
             tokio::runtime::Runtime::new()

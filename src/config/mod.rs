@@ -123,9 +123,9 @@ pub struct TransportConfig {
     /// port); "*" allows every origin.
     pub allowed_origins: Vec<String>,
     /// Largest accepted request, in bytes: an HTTP body on every route
-    /// (larger ones get 413), or an MCP message over stdio (a longer line is
-    /// dropped and logged, as its id cannot be read). At least 1024, and at
-    /// least limits.max_code_bytes.
+    /// (larger ones get 413), or an MCP message over stdio (there at least
+    /// 16 MiB; a longer line is dropped and logged, as its id cannot be
+    /// read). At least 1024; code up to limits.max_code_bytes must fit.
     pub max_body_bytes: usize,
     /// Seconds between keep-alive comments on open SSE streams, so proxies
     /// do not close idle connections (1..=3600).

@@ -103,6 +103,20 @@ impl Config {
         }
     }
 
+    /// Settings that are valid but cannot all take effect, for the log.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let (code, body) = (self.limits.max_code_bytes, self.transport.max_body_bytes);
+        if code > body {
+            warnings.push(format!(
+                "limits.max_code_bytes ({code}) is larger than transport.max_body_bytes ({body}): \
+                 code arrives inside a request, so code past the request limit can never be run; \
+                 raise transport.max_body_bytes too"
+            ));
+        }
+        warnings
+    }
+
     /// Flags of the features that are set but not implemented in this build,
     /// e.g. `["--wasm-module", "--cluster-port"]`. Empty when the server can
     /// honour the whole configuration.
@@ -414,17 +428,6 @@ impl Config {
                 reason: "the server speaks one MCP transport at a time",
             });
         }
-        if self.limits.max_code_bytes > self.transport.max_body_bytes {
-            return Err(ConfigError::Order {
-                lower_key: "limits.max_code_bytes",
-                lower: as_u64(self.limits.max_code_bytes),
-                relation: "at most",
-                upper_key: "transport.max_body_bytes",
-                upper: as_u64(self.transport.max_body_bytes),
-                reason: "code arrives inside a request (an HTTP body or a stdio message), so \
-                         larger code could never be sent",
-            });
-        }
         if storage.cache_dir.is_some() && storage.s3_bucket.is_none() {
             return Err(ConfigError::Requires {
                 key: "storage.cache_dir",
@@ -583,15 +586,17 @@ mod tests {
     }
 
     #[test]
-    fn code_larger_than_a_request_is_refused() {
-        assert_rejected(
-            |c| c.limits.max_code_bytes = c.transport.max_body_bytes + 1,
-            "limits.max_code_bytes",
-        );
+    fn code_larger_than_a_request_is_warned_about() {
         let mut config = Config::default();
-        config.limits.max_code_bytes = 32 * 1024 * 1024;
-        config.transport.max_body_bytes = 40 * 1024 * 1024;
+        assert_eq!(config.warnings(), Vec::<String>::new());
+        config.limits.max_code_bytes = config.transport.max_body_bytes + 1;
         assert!(config.validate().is_ok());
+        let warnings = config.warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].starts_with("limits.max_code_bytes ("),
+            "{warnings:?}"
+        );
     }
 
     #[test]

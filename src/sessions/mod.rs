@@ -151,7 +151,10 @@ pub(crate) mod tests {
             match SessionStore::open(path) {
                 Ok(store) => return store,
                 Err(error) if std::time::Instant::now() < deadline => {
-                    assert!(error.to_string().contains("lock"), "reopen: {error}");
+                    assert!(
+                        matches!(error, SessionError::InUse { .. }),
+                        "reopen: {error}"
+                    );
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 Err(error) => panic!("reopen: {error}"),

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use rmcp::service::QuitReason;
-use rmcp::transport::async_rw::AsyncRwTransport;
+use rmcp::transport::async_rw::{AsyncRwTransport, DEFAULT_MAX_LINE_LENGTH};
 use rmcp::transport::stdio_pipes;
 use rmcp::{RoleServer, ServiceExt};
 
@@ -20,14 +20,14 @@ use crate::tools::McpV8;
 /// from shutting down after the client has gone. It falls back to blocking stdio
 /// when the streams are not pipes (e.g. a terminal).
 ///
-/// A message may be as large as an HTTP request body (`max_message_bytes`,
-/// `transport.max_body_bytes`), so both transports accept the same code. A
-/// longer line is dropped and logged by rmcp: its id cannot be read without
-/// buffering it whole.
-pub async fn serve_stdio(server: McpV8, max_message_bytes: usize) -> anyhow::Result<()> {
+/// A message may be as large as an HTTP request body (`max_body_bytes`,
+/// `transport.max_body_bytes`), so code that fits one fits the other, but
+/// never less than rmcp's own bound. A longer line is dropped and logged by
+/// rmcp: its id cannot be read without buffering it whole.
+pub async fn serve_stdio(server: McpV8, max_body_bytes: usize) -> anyhow::Result<()> {
     let (reader, writer) = stdio_pipes();
     let transport = AsyncRwTransport::<RoleServer, _, _>::new(reader, writer)
-        .with_max_line_length(max_message_bytes);
+        .with_max_line_length(max_body_bytes.max(DEFAULT_MAX_LINE_LENGTH));
     let service = server
         .serve(transport)
         .await
