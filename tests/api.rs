@@ -489,6 +489,28 @@ async fn sessions_and_heap_tags_are_served_under_api() {
         found.ok()["heaps"],
         json!([{ "heap": heap, "tags": { "a": "1", "b": "2" } }])
     );
+    assert_eq!(
+        (
+            found.body["total"].clone(),
+            found.body["next_offset"].clone()
+        ),
+        (json!(1), Value::Null)
+    );
+    let paged = api
+        .post_json(
+            "/api/heaps/query",
+            json!({ "tags": { "a": "1" }, "limit": 1 }),
+        )
+        .await;
+    assert_eq!(paged.ok()["heaps"], found.body["heaps"]);
+    assert_eq!(paged.body["total"], 1);
+    let beyond = api
+        .post_json("/api/heaps/query", json!({ "tags": {}, "offset": 5 }))
+        .await;
+    assert_eq!(beyond.ok()["heaps"], json!([]));
+    api.post_json("/api/heaps/query", json!({ "tags": {}, "limit": 0 }))
+        .await
+        .error(StatusCode::BAD_REQUEST, "invalid_argument");
     let none = api.get("/api/heaps?a=2").await;
     assert_eq!(none.ok()["heaps"], json!([]));
     api.get("/api/heaps?a=1&a=2")

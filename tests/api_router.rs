@@ -721,7 +721,7 @@ async fn a_draining_server_is_not_ready_and_refuses_work_with_503() {
 // ---- OpenAPI -------------------------------------------------------------
 
 /// The routes the issue specifies, as (method, OpenAPI path).
-const ROUTES: [(&str, &str); 17] = [
+const ROUTES: [(&str, &str); 18] = [
     ("post", "/api/exec"),
     ("post", "/api/executions"),
     ("get", "/api/executions"),
@@ -731,6 +731,7 @@ const ROUTES: [(&str, &str); 17] = [
     ("get", "/api/sessions"),
     ("get", "/api/sessions/{session}"),
     ("get", "/api/heaps"),
+    ("post", "/api/heaps/query"),
     ("get", "/api/heaps/{heap}/tags"),
     ("put", "/api/heaps/{heap}/tags"),
     ("delete", "/api/heaps/{heap}/tags"),

@@ -225,6 +225,61 @@ async fn heap_tags_are_replaced_deleted_and_queried() {
     server.stop().await;
 }
 
+/// Matches come a page at a time, like the other listings.
+#[tokio::test]
+async fn tag_queries_are_paged() {
+    let (_root, server) = stateful().await;
+    let mut heaps = Vec::new();
+    for n in 0..3 {
+        let heap = heap_of(&server.run_and_wait(&format!("globalThis.n = {n}")).await);
+        server
+            .call(
+                "set_heap_tags",
+                json!({ "heap": heap, "tags": { "kind": "paged" } }),
+            )
+            .await;
+        heaps.push(heap);
+    }
+    heaps.sort();
+    let query = |paging: Value| {
+        let server = &server;
+        async move {
+            let mut arguments = json!({ "tags": { "kind": "paged" } });
+            if let (Some(arguments), Value::Object(paging)) = (arguments.as_object_mut(), paging) {
+                arguments.extend(paging);
+            }
+            server.call("query_heaps_by_tags", arguments).await
+        }
+    };
+    let names = |page: &Value| -> Vec<String> {
+        page["heaps"]
+            .as_array()
+            .map(|heaps| {
+                heaps
+                    .iter()
+                    .filter_map(|heap| heap["heap"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let first = query(json!({ "limit": 2 })).await;
+    assert_eq!(
+        (first["total"].clone(), first["next_offset"].clone()),
+        (json!(3), json!(2))
+    );
+    assert_eq!(names(&first), heaps[..2]);
+    let last = query(json!({ "offset": 2 })).await;
+    assert_eq!(last["next_offset"], Value::Null);
+    assert_eq!(names(&last), heaps[2..]);
+    let all = query(json!({})).await;
+    assert_eq!(names(&all), heaps);
+    let error = server
+        .call_err("query_heaps_by_tags", json!({ "tags": {}, "limit": 0 }))
+        .await;
+    assert!(error.contains("`limit`"), "{error}");
+    server.stop().await;
+}
+
 /// Tags go only on heaps the store holds: a mistyped or foreign hash is
 /// reported, not tagged (such tags could only ever be found by a query that
 /// then names a heap no one can resume).

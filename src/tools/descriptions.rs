@@ -111,7 +111,9 @@ the tags that remain.";
 pub const QUERY_HEAPS_BY_TAGS: &str = "\
 Find heap snapshots by their tags: every heap whose tags include all the key/value pairs in \
 `tags` (exact, case-sensitive matches), with all of its tags, ordered by heap. An empty object \
-lists every tagged heap. Pass a heap found here as run_js `heap` to continue from it.";
+lists every tagged heap. Answers a page: at most `limit` matches (default 1000, at most 10000) \
+from position `offset` (default 0), with `total` and `next_offset` (null on the last page). Pass \
+a heap found here as run_js `heap` to continue from it.";
 
 pub const GET_EXECUTION: &str = "\
 Get an execution's current record: status, and once it has finished its `result` (status \

@@ -1,8 +1,8 @@
 //! Paging of the listings that grow without a bound a model would want in one
-//! answer: `list_executions` (up to `executions.retain_count` records) and
-//! `list_session_snapshots` (a session's whole log). Both take the same
-//! `offset` and `limit` and answer `total` and `next_offset`, and so do their
-//! HTTP routes.
+//! answer: `list_executions` (up to `executions.retain_count` records),
+//! `list_session_snapshots` (a session's whole log) and `query_heaps_by_tags`
+//! (every tagged heap). All take the same `offset` and `limit` and answer
+//! `total` and `next_offset`, and so do their HTTP routes.
 
 use crate::tools::ToolError;
 

@@ -24,6 +24,7 @@ pub use self::responses::{
 };
 use super::{McpV8, ToolError, descriptions};
 use crate::sessions::{SessionError, SessionStore, validate_heap, validate_tags};
+use crate::tools::Paging;
 
 #[tool_router(router = state_router, vis = "pub(super)")]
 impl McpV8 {
@@ -129,12 +130,15 @@ impl McpV8 {
     )]
     async fn query_heaps_by_tags(
         &self,
-        Parameters(QueryHeapsByTagsParams { tags }): Parameters<QueryHeapsByTagsParams>,
+        Parameters(params): Parameters<QueryHeapsByTagsParams>,
     ) -> Result<Json<QueryHeapsResponse>, ToolError> {
+        // Checked first, so a bad limit fails without touching the database.
+        let paging = Paging::parse(params.offset, params.limit)?;
+        let tags = params.tags;
         let found = self
             .with_sessions(move |store| store.query_by_tags(&tags))
             .await?;
-        Ok(Json(QueryHeapsResponse::from(found)))
+        Ok(Json(QueryHeapsResponse::page(found, paging)))
     }
 }
 

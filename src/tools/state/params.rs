@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 /// Parameters of `list_session_snapshots`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -55,9 +56,16 @@ pub struct DeleteHeapTagsParams {
 /// Parameters of `query_heaps_by_tags`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(ToSchema)]
 pub struct QueryHeapsByTagsParams {
     /// Key/value pairs a heap's tags must all include (exact, case-sensitive), e.g. {"project": "demo"}. An empty object matches every tagged heap.
     pub tags: BTreeMap<String, String>,
+    /// Position of the first match to list, 0-based; default 0. To continue, pass the previous answer's next_offset.
+    pub offset: Option<u64>,
+    /// Most matches to list; default 1000, at most 10000.
+    #[schemars(range(min = 1, max = 10000))]
+    #[schema(minimum = 1, maximum = 10000)]
+    pub limit: Option<u64>,
 }
 
 #[cfg(test)]

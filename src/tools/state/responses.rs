@@ -9,6 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::executor::ExecutionStatus;
+use crate::tools::Paging;
 
 /// What `list_sessions` answers.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema, ToSchema)]
@@ -67,18 +68,26 @@ pub struct HeapTagsResponse {
     pub tags: BTreeMap<String, String>,
 }
 
-/// What `query_heaps_by_tags` answers.
+/// What `query_heaps_by_tags` answers: a page of the matches.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema, ToSchema)]
 pub struct QueryHeapsResponse {
-    /// Every heap whose tags include all the pairs asked for, ordered by heap.
+    /// How many heaps match in all.
+    pub total: u64,
+    /// The offset of the next page; null when this page holds the last match.
+    pub next_offset: Option<u64>,
+    /// The matching heaps from the requested offset on, ordered by heap.
     pub heaps: Vec<HeapTagsResponse>,
 }
 
-impl From<Vec<(String, BTreeMap<String, String>)>> for QueryHeapsResponse {
-    /// The matches [`SessionStore::query_by_tags`](crate::sessions::SessionStore::query_by_tags) found.
-    fn from(found: Vec<(String, BTreeMap<String, String>)>) -> Self {
+impl QueryHeapsResponse {
+    /// `paging`'s page of the matches
+    /// [`SessionStore::query_by_tags`](crate::sessions::SessionStore::query_by_tags) found.
+    pub fn page(found: Vec<(String, BTreeMap<String, String>)>, paging: Paging) -> Self {
+        let (page, total, next_offset) = paging.slice(found);
         Self {
-            heaps: found
+            total,
+            next_offset,
+            heaps: page
                 .into_iter()
                 .map(|(heap, tags)| HeapTagsResponse { heap, tags })
                 .collect(),

@@ -152,6 +152,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(state::list_sessions))
         .routes(routes!(state::session_entries))
         .routes(routes!(state::query_heaps))
+        .routes(routes!(state::query_heaps_paged))
         .routes(routes!(
             state::get_tags,
             state::set_tags,

@@ -17,8 +17,8 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::types::{SessionQuery, TagsBody};
 use crate::sessions::{SessionError, SessionStore, Tags, validate_heap, validate_tags};
 use crate::tools::{
-    HeapTagsResponse, ListSessionSnapshotsResponse, ListSessionsResponse, QueryHeapsResponse,
-    SnapshotPage,
+    HeapTagsResponse, ListSessionSnapshotsResponse, ListSessionsResponse, Paging,
+    QueryHeapsByTagsParams, QueryHeapsResponse, SnapshotPage,
 };
 
 /// Every session's name.
@@ -66,6 +66,7 @@ pub async fn session_entries(
 
 /// Heaps whose tags include every query parameter as a key/value pair
 /// (`GET /api/heaps?project=demo`); without parameters, every tagged heap.
+/// The first page of matches; `POST /api/heaps/query` pages on.
 #[utoipa::path(
     get,
     path = "/api/heaps",
@@ -73,7 +74,7 @@ pub async fn session_entries(
     params(("tags" = Option<BTreeMap<String, String>>, Query, style = Form, explode,
         description = "Tag pairs a heap must all carry, one query parameter each (exact, case-sensitive).")),
     responses(
-        (status = 200, description = "The matching heaps, ordered by heap.", body = QueryHeapsResponse),
+        (status = 200, description = "The first page of matching heaps (at most 1000), ordered by heap.", body = QueryHeapsResponse),
         (status = 400, description = "A tag key given twice, or an invalid tag.", body = ErrorBody),
         (status = 404, description = "The server is stateless.", body = ErrorBody),
         (status = 500, description = "The session database failed.", body = ErrorBody),
@@ -93,8 +94,42 @@ pub async fn query_heaps(
         }
         tags.insert(key, value);
     }
-    let heaps = with_sessions(&state, move |store| store.query_by_tags(&tags)).await?;
-    Ok(Json(QueryHeapsResponse::from(heaps)))
+    query_page(&state, tags, None, None).await
+}
+
+/// Heaps whose tags include every pair in `tags`, a page at a time, like
+/// `query_heaps_by_tags`.
+#[utoipa::path(
+    post,
+    path = "/api/heaps/query",
+    tag = "state",
+    request_body = QueryHeapsByTagsParams,
+    responses(
+        (status = 200, description = "A page of matching heaps, ordered by heap.", body = QueryHeapsResponse),
+        (status = 400, description = "An invalid tag or a limit out of range.", body = ErrorBody),
+        (status = 404, description = "The server is stateless.", body = ErrorBody),
+        (status = 413, description = "The body is larger than `transport.max_body_bytes`.", body = ErrorBody),
+        (status = 415, description = "The body is not JSON.", body = ErrorBody),
+        (status = 500, description = "The session database failed.", body = ErrorBody),
+    ),
+)]
+pub async fn query_heaps_paged(
+    State(state): State<ApiState>,
+    ApiJson(query): ApiJson<QueryHeapsByTagsParams>,
+) -> Result<Json<QueryHeapsResponse>, ApiError> {
+    query_page(&state, query.tags, query.offset, query.limit).await
+}
+
+async fn query_page(
+    state: &ApiState,
+    tags: Tags,
+    offset: Option<u64>,
+    limit: Option<u64>,
+) -> Result<Json<QueryHeapsResponse>, ApiError> {
+    let paging = Paging::parse(offset, limit)
+        .map_err(|error| ApiError::new(ErrorCode::InvalidArgument, error.message()))?;
+    let found = with_sessions(state, move |store| store.query_by_tags(&tags)).await?;
+    Ok(Json(QueryHeapsResponse::page(found, paging)))
 }
 
 /// A heap's tags (none is `{}`).
