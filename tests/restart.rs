@@ -38,18 +38,12 @@ async fn records_and_output_survive_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_server_on_the_same_state_directory_is_refused() {
     let server = Server::start_with(&["--stateless"]).await;
-    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-v8"))
-        .arg("--state-dir")
-        .arg(server.state_dir())
-        .arg("--stateless")
-        .stdin(std::process::Stdio::null())
-        .output();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(30), second)
-        .await
-        .expect("the second server exits")
-        .expect("the second server runs");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = common::refused_start([
+        std::ffi::OsStr::new("--state-dir"),
+        server.state_dir().as_os_str(),
+        std::ffi::OsStr::new("--stateless"),
+    ])
+    .await;
     let expected = format!("is in use by another mcp-v8 process (pid {})", server.pid());
     assert!(stderr.contains(&expected), "{stderr}");
     assert_eq!(server.eval("1+1").await, "2");

@@ -700,18 +700,15 @@ async fn a_session_database_in_use_is_refused_clearly() {
     let db = root.path().join("db");
     let first = stateful_in(root.path(), &["--session-db-path", path_str(&db)]).await;
     let other = tempfile::tempdir().expect("temporary directory");
-    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-v8"))
-        .args(["--state-dir", path_str(&other.path().join("state"))])
-        .args(["--directory-path", path_str(&other.path().join("heaps"))])
-        .args(["--session-db-path", path_str(&db)])
-        .stdin(std::process::Stdio::null())
-        .output();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(30), second)
-        .await
-        .expect("the second server exits")
-        .expect("the second server runs");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = common::refused_start([
+        "--state-dir",
+        path_str(&other.path().join("state")),
+        "--directory-path",
+        path_str(&other.path().join("heaps")),
+        "--session-db-path",
+        path_str(&db),
+    ])
+    .await;
     assert!(
         stderr.contains(&format!(
             "the session database {} is in use by another mcp-v8 process",

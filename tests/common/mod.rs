@@ -373,6 +373,25 @@ impl Server {
 
 // ---- record helpers ------------------------------------------------------
 
+/// Runs the binary with `args` where it must refuse to start, and returns
+/// its stderr once it has exited unsuccessfully (within 30 s).
+pub async fn refused_start<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-v8"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(30), run)
+        .await
+        .expect("the server exits")
+        .expect("the server runs");
+    assert!(!output.status.success(), "the server started: {output:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 pub fn execution_id(response: &Value) -> String {
     response["execution_id"]
         .as_str()

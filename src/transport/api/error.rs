@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use crate::executor::ExecutorError;
 use crate::storage::StorageError;
+use crate::tools::ToolError;
 
 /// What kind of failure a request met; the `code` of an error response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -94,6 +95,12 @@ impl ApiError {
 
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// A listing argument the tool layer refused (a `limit` out of range, an
+    /// unknown field): the tools' checks, the API's 400.
+    pub fn invalid_argument(error: ToolError) -> Self {
+        Self::new(ErrorCode::InvalidArgument, error.message())
     }
 
     /// The execution was accepted but reading it back failed: the id goes into

@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
 use super::ApiState;
-use super::error::{ApiError, ErrorBody, ErrorCode};
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiPath, ApiQuery, RunBody};
 use super::types::{
     Created, ExecRequest, ExecResponse, ExecutionList, ListQuery, OutputParams, Page, Record,
@@ -133,8 +133,7 @@ pub async fn list_executions(
     State(state): State<ApiState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ExecutionList>, ApiError> {
-    let paging = Paging::parse(query.offset, query.limit)
-        .map_err(|error| ApiError::new(ErrorCode::InvalidArgument, error.message()))?;
+    let paging = Paging::parse(query.offset, query.limit).map_err(ApiError::invalid_argument)?;
     let (executions, total, next_offset) = paging.slice(state.executor.list());
     Ok(Json(ExecutionList {
         total,

@@ -59,7 +59,7 @@ pub async fn session_entries(
     ApiQuery(query): ApiQuery<SessionQuery>,
 ) -> Result<Json<ListSessionSnapshotsResponse>, ApiError> {
     let page = SnapshotPage::parse(query.fields.as_deref(), query.offset, query.limit)
-        .map_err(|error| ApiError::new(ErrorCode::InvalidArgument, error.message()))?;
+        .map_err(ApiError::invalid_argument)?;
     let listing = with_sessions(&state, move |store| page.read(store, session)).await?;
     Ok(Json(listing))
 }
@@ -126,8 +126,7 @@ async fn query_page(
     offset: Option<u64>,
     limit: Option<u64>,
 ) -> Result<Json<QueryHeapsResponse>, ApiError> {
-    let paging = Paging::parse(offset, limit)
-        .map_err(|error| ApiError::new(ErrorCode::InvalidArgument, error.message()))?;
+    let paging = Paging::parse(offset, limit).map_err(ApiError::invalid_argument)?;
     let found = with_sessions(state, move |store| store.query_by_tags(&tags)).await?;
     Ok(Json(QueryHeapsResponse::page(found, paging)))
 }
