@@ -160,6 +160,14 @@ async fn oversized_bodies_get_413_on_streamable_http() {
     };
     let response = post(padded_request(8192)).await.expect("POST");
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // In JSON-RPC's shape, naming the limit, like every refusal of /mcp.
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["error"]["code"], -32600, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("4096 bytes") && message.contains("max_body_bytes"),
+        "{body}"
+    );
     let response = post(padded_request(2048)).await.expect("POST");
     assert_eq!(response.status(), StatusCode::OK, "under the limit");
 }

@@ -142,6 +142,115 @@ async fn open_session(http: &reqwest::Client, url: &str) -> String {
     session
 }
 
+/// A body that is not one JSON-RPC message gets 400 and a JSON-RPC error
+/// (-32700 for bytes that are not JSON, -32600 for JSON that is not a
+/// message, under the message's id when it has one), not rmcp's 415, the
+/// status for a wrong Content-Type; the session goes on serving.
+#[tokio::test]
+async fn malformed_messages_get_json_rpc_errors() {
+    let server = HttpServer::start(&[]).await;
+    let http = reqwest::Client::new();
+    let url = server.url("/mcp");
+    let session = open_session(&http, &url).await;
+    let cases = [
+        ("{not json", -32700, Value::Null, "not JSON"),
+        ("", -32700, Value::Null, "not JSON"),
+        (
+            r#"[{"jsonrpc":"2.0","id":2,"method":"ping"}]"#,
+            -32600,
+            Value::Null,
+            "batches",
+        ),
+        (
+            r#"{"jsonrpc":"1.0","id":3,"method":"ping"}"#,
+            -32600,
+            json!(3),
+            "\"2.0\"",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":4,"method":["ping"]}"#,
+            -32600,
+            json!(4),
+            "\"method\" must be a string",
+        ),
+    ];
+    for (body, code, id, words) in cases {
+        let response = http
+            .post(&url)
+            .header("accept", common::http::MCP_ACCEPT)
+            .header("content-type", "application/json")
+            .header("mcp-session-id", &session)
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), 400, "{body}");
+        let answer: Value = response.json().await.expect("a JSON-RPC error body");
+        assert_eq!(answer["jsonrpc"], "2.0", "{body}: {answer}");
+        assert_eq!(answer["id"], id, "{body}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{body}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{body}: {answer}");
+    }
+    // A wrong Content-Type is still rmcp's 415.
+    let response = http
+        .post(&url)
+        .header("accept", common::http::MCP_ACCEPT)
+        .header("content-type", "text/plain")
+        .header("mcp-session-id", &session)
+        .body(r#"{"jsonrpc":"2.0","id":5,"method":"ping"}"#)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 415);
+
+    let ping = json!({ "jsonrpc": "2.0", "id": 6, "method": "ping" });
+    let response = post_mcp(&http, &url, Some(&session), None, &ping).await;
+    assert_eq!(response.status(), 200);
+    let answers = mcp_messages(response).await;
+    assert_eq!(answers[0]["id"], 6, "{answers:?}");
+    assert!(answers[0].get("result").is_some(), "{answers:?}");
+}
+
+/// A well-formed request of a method the server serves, with params missing
+/// or of the wrong shape, is answered -32602 with what is wrong (rmcp alone
+/// says -32601, method not found); an unknown method is -32601 by name.
+#[tokio::test]
+async fn requests_with_unreadable_params_are_invalid_params() {
+    let server = HttpServer::start(&[]).await;
+    let http = reqwest::Client::new();
+    let url = server.url("/mcp");
+    let session = open_session(&http, &url).await;
+    let cases = [
+        (
+            json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call" }),
+            -32602,
+            "params are missing",
+        ),
+        (
+            json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": { "arguments": {} } }),
+            -32602,
+            "missing field `name`",
+        ),
+        (
+            json!({ "jsonrpc": "2.0", "id": 3, "method": "no/such" }),
+            -32601,
+            "method not found: no/such",
+        ),
+    ];
+    for (request, code, words) in cases {
+        let response = post_mcp(&http, &url, Some(&session), None, &request).await;
+        let answers = mcp_messages(response).await;
+        let answer = answers
+            .iter()
+            .find(|answer| answer["id"] == request["id"])
+            .unwrap_or_else(|| panic!("no answer to {request}: {answers:?}"));
+        assert_eq!(answer["error"]["code"], code, "{request}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{request}: {answer}");
+    }
+}
+
 #[tokio::test]
 async fn sessions_end_after_session_idle_secs_without_requests() {
     let server = HttpServer::start(&["--session-idle-secs", "2"]).await;
@@ -370,5 +479,12 @@ async fn port_in_use_fails_with_the_address() {
     assert!(
         stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
         "{stderr}"
+    );
+    // The log lines before it are plain text: stderr is a pipe, not a
+    // terminal, and journald or a log file would keep colour codes.
+    assert!(stderr.contains(" INFO "), "no log lines: {stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "escape codes in the log: {stderr}"
     );
 }

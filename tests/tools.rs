@@ -5,6 +5,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::Server;
+use rmcp::ServiceError;
+use rmcp::model::{ClientRequest, CustomRequest, ErrorCode};
 use serde_json::{Value, json};
 
 const TOOLS: [&str; 5] = [
@@ -163,6 +165,29 @@ async fn misspelt_argument_is_a_tool_error() {
         .call_err("run_js", json!({ "code": "1", "timeout_secs": 5 }))
         .await;
     assert!(message.contains("timeout_secs"), "{message}");
+}
+
+/// Over stdio too: `tools/call` without its params is -32602 with what is
+/// missing, not -32601 (method not found).
+#[tokio::test]
+async fn tools_call_without_params_is_invalid_params() {
+    let server = Server::start_with(&["--stateless"]).await;
+    let request = ClientRequest::CustomRequest(CustomRequest::new("tools/call", None));
+    let error = server
+        .client()
+        .send_request(request)
+        .await
+        .expect_err("tools/call without params must fail");
+    let ServiceError::McpError(error) = error else {
+        panic!("expected a JSON-RPC error, got {error:?}");
+    };
+    assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{error:?}");
+    // rmcp's client sends absent params as `{}`: the name is what is missing.
+    assert!(
+        error.message.contains("invalid params of tools/call") && error.message.contains("name"),
+        "{error:?}"
+    );
+    assert_eq!(server.eval("1 + 1").await, "2", "the session goes on");
 }
 
 #[tokio::test]

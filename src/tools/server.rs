@@ -1,10 +1,17 @@
 //! [`McpV8`]: the MCP server handler and its five execution tools (the
 //! session and tag tools of a stateful server are in [`super::state`]).
 
+use rmcp::RoleServer;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolRequestParams, CustomRequest, CustomResult, ErrorCode, ErrorData, Implementation,
+    InitializeRequestParams, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::descriptions;
 use super::{
@@ -164,5 +171,48 @@ impl ServerHandler for McpV8 {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION")))
             .with_instructions(descriptions::instructions(self.sessions.is_some()))
+    }
+
+    /// rmcp hands over as a custom request whatever it could not read as one
+    /// of MCP's requests: for a method this server serves, that means the
+    /// params were missing or malformed, and the client is told so (-32602)
+    /// rather than that the method does not exist.
+    fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<CustomResult, ErrorData>> + Send + '_ {
+        std::future::ready(Err(unreadable_request(&request.method, request.params)))
+    }
+}
+
+/// The error for a request rmcp could not read: invalid params of a method we
+/// serve, with serde's words for what is wrong; otherwise an unknown method.
+fn unreadable_request(method: &str, params: Option<Value>) -> ErrorData {
+    let problem = match method {
+        "tools/call" => params_problem::<CallToolRequestParams>(params),
+        "tools/list" => params_problem::<PaginatedRequestParams>(params),
+        "initialize" => params_problem::<InitializeRequestParams>(params),
+        _ => None,
+    };
+    match problem {
+        Some(problem) => {
+            ErrorData::invalid_params(format!("invalid params of {method}: {problem}"), None)
+        }
+        None => ErrorData::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!("method not found: {method}"),
+            None,
+        ),
+    }
+}
+
+/// What keeps `params` from being a `P`, if anything.
+fn params_problem<P: DeserializeOwned>(params: Option<Value>) -> Option<String> {
+    match params {
+        None | Some(Value::Null) => Some("params are missing".to_owned()),
+        Some(params) => serde_json::from_value::<P>(params)
+            .err()
+            .map(|error| error.to_string()),
     }
 }

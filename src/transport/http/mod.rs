@@ -21,6 +21,7 @@ mod cors;
 mod error;
 mod guard;
 mod listen;
+mod malformed;
 mod reject;
 mod sse;
 mod streamable;

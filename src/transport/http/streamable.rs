@@ -11,16 +11,21 @@
 //! client's next request gets 404 and it initializes again, as the spec asks.
 //! So does the session idle longest when `max_sessions` are open and a new
 //! one starts (see [`BoundedSessions`]).
+//!
+//! A POST whose body is not one JSON-RPC message never reaches rmcp: it is
+//! answered with 400 and a JSON-RPC error by [`malformed`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::middleware;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
 use super::bounded_sessions::BoundedSessions;
+use super::malformed;
 
 use crate::tools::McpV8;
 
@@ -53,7 +58,12 @@ pub fn routes(
         )),
         config,
     );
-    Router::new().route_service(PATH, service)
+    Router::new()
+        .route_service(PATH, service)
+        .layer(middleware::from_fn_with_state(
+            max_body_bytes,
+            malformed::refuse_malformed_posts,
+        ))
 }
 
 /// rmcp's session manager, with our idle timeout.
