@@ -1,5 +1,6 @@
 //! `mcp-v8`: parse the command line, build the parts, wire them together.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -185,11 +186,13 @@ fn executor_config(
 /// How a worker learns the server's log filter (`server.log_level`).
 const WORKER_LOG_LEVEL: &str = "MCP_V8_WORKER_LOG_LEVEL";
 
-/// Logs go to stderr: on stdio, stdout is the MCP channel.
+/// Logs go to stderr: on stdio, stdout is the MCP channel. Colours only on
+/// a terminal: a file, a pipe or journald would keep the escape codes.
 fn init_logging(directive: &str) {
     let filter = EnvFilter::try_new(directive).unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
