@@ -483,6 +483,10 @@ async fn sessions_and_heap_tags_are_served_under_api() {
         .await
         .error(StatusCode::BAD_REQUEST, "invalid_argument");
     assert!(message.contains("tags"), "{message}");
+    let message = put(json!([{ "a": "1" }]))
+        .await
+        .error(StatusCode::BAD_REQUEST, "invalid_argument");
+    assert!(message.contains("expected a JSON object"), "{message}");
 
     let found = api.get("/api/heaps?a=1").await;
     assert_eq!(

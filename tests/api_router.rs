@@ -362,6 +362,9 @@ async fn bad_input_is_400_and_names_the_field() {
         ),
         (json!({ "code": "1", "tags": ["a"] }), "tags"),
         (json!({ "code": "1", "timeout_secs": 5 }), "timeout_secs"),
+        // serde's sequence form of a struct is not a request.
+        (json!(["1 + 1"]), "expected a JSON object"),
+        (json!("1 + 1"), "expected a JSON object"),
         // Validated by the executor against the server's limits.
         (
             json!({ "code": "1", "heap_memory_max_mb": 100_000 }),

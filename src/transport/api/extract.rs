@@ -6,7 +6,12 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::{HeaderMap, header, request::Parts};
-use serde::de::DeserializeOwned;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use super::error::{ApiError, ErrorCode};
 use super::types::ExecRequest;
@@ -29,7 +34,10 @@ impl<S: Send + Sync> FromRequest<S> for RunBody {
         // `Bytes` honours the router's body limit; going over it is a 413 rejection.
         let body = Bytes::from_request(request, state).await?;
         let run = match kind {
-            BodyKind::Json => Json::<ExecRequest>::from_bytes(&body)?.0.into(),
+            BodyKind::Json => Json::<JsonObject<ExecRequest>>::from_bytes(&body)?
+                .0
+                .0
+                .into(),
             BodyKind::Script => RunRequest {
                 // Reuses the body's buffer when nothing else holds it.
                 code: String::from_utf8(Vec::from(body)).map_err(|error| {
@@ -127,8 +135,37 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let Json(value) = Json::<T>::from_request(request, state).await?;
+        let Json(JsonObject(value)) = Json::<JsonObject<T>>::from_request(request, state).await?;
         Ok(Self(value))
+    }
+}
+
+/// A `T` read from a JSON object and nothing else. serde's derived structs
+/// also accept a JSON array of the field values in order (`["1 + 1"]` as
+/// `{"code": "1 + 1"}`), a form no API client means to send and that hides
+/// mistakes such as a JSON-encoded list of requests.
+#[derive(Debug)]
+struct JsonObject<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectVisitor(PhantomData))
+            .map(Self)
     }
 }
 
@@ -179,6 +216,26 @@ mod tests {
         ] {
             assert_eq!(kind(Some(script)), Ok(BodyKind::Script), "{script}");
         }
+    }
+
+    #[test]
+    fn json_bodies_are_objects() {
+        let object: JsonObject<ExecRequest> =
+            serde_json::from_str(r#"{"code": "1 + 1"}"#).expect("an object");
+        assert_eq!(object.0.code, "1 + 1");
+        for not_object in [r#"["1 + 1"]"#, r#""1 + 1""#, "null", "7"] {
+            let error = serde_json::from_str::<JsonObject<ExecRequest>>(not_object)
+                .expect_err(not_object)
+                .to_string();
+            assert!(
+                error.contains("expected a JSON object"),
+                "{not_object}: {error}"
+            );
+        }
+        let error = serde_json::from_str::<JsonObject<ExecRequest>>(r#"{"code": "1", "x": 2}"#)
+            .expect_err("unknown field")
+            .to_string();
+        assert!(error.contains("unknown field `x`"), "{error}");
     }
 
     #[test]
