@@ -48,3 +48,40 @@ async fn a_second_server_on_the_same_state_directory_is_refused() {
     assert!(stderr.contains(&expected), "{stderr}");
     assert_eq!(server.eval("1+1").await, "2");
 }
+
+/// `MCP_V8_V8_FLAGS` reaches the workers, even a flag that changes how V8
+/// schedules its own work (`--single-threaded` once crashed every worker at
+/// boot), and heaps are tied to the flags that made them: one made without
+/// the flags is refused as incompatible, not resumed into a crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v8_flags_reach_the_workers_and_bind_heaps() {
+    let state = tempfile::tempdir().expect("state directory");
+
+    let plain = ServerOptions::new().state_dir(state.path()).start().await;
+    let record = plain.run_and_wait("globalThis.kept = 41").await;
+    let old_heap = record["heap"].as_str().expect("a heap").to_owned();
+    plain.stop().await;
+
+    let flagged = ServerOptions::new()
+        .state_dir(state.path())
+        .env("MCP_V8_V8_FLAGS", "--single-threaded")
+        .start()
+        .await;
+    let refused = flagged
+        .run_and_wait_with(serde_json::json!({ "code": "kept + 1", "heap": old_heap }))
+        .await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert!(
+        common::error_of(&refused).contains("incompatible"),
+        "{refused}"
+    );
+
+    let record = flagged.run_and_wait("globalThis.kept = 1; kept").await;
+    assert_eq!(record["status"], "completed", "{record}");
+    let heap = record["heap"].as_str().expect("a heap");
+    let resumed = flagged
+        .run_and_wait_with(serde_json::json!({ "code": "kept + 1", "heap": heap }))
+        .await;
+    assert_eq!(resumed["result"], "2", "{resumed}");
+    flagged.stop().await;
+}

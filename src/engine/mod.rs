@@ -179,11 +179,17 @@ impl Engine {
             v8::V8::set_flags_from_string(v8_flags());
         }
         JsRuntime::init_platform(None);
-        let snapshot = Box::leak(startup_snapshot()?);
         let event_loop = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(EngineError::EventLoop)?;
+        // V8 may post delayed tasks while it builds the snapshot (it does
+        // under `--single-threaded`), which deno_core's platform can only
+        // honour inside a tokio context.
+        let snapshot = {
+            let _context = event_loop.enter();
+            Box::leak(startup_snapshot()?)
+        };
         let keeper = match mode {
             EngineMode::Stateful => None,
             EngineMode::Stateless => {
