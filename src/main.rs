@@ -162,7 +162,7 @@ fn executor_config(
     let limits = &config.limits;
     Ok(ExecutorConfig {
         state_dir: config.state_dir(),
-        worker_exe: std::env::current_exe().context("locating the mcp-v8 binary")?,
+        worker_exe: worker::own_binary().context("locating the mcp-v8 binary")?,
         max_concurrent: limits.max_concurrent_executions,
         max_queued: limits.max_queued_executions,
         default_heap_mb: limits.heap_memory_max_mb,

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Server, error_of};
+use common::{Server, ServerOptions, error_of};
 use serde_json::json;
 
 /// Runs forever; the longest timeout the default server allows (30 s) keeps
@@ -109,6 +109,36 @@ async fn worker_killed_while_idle_loses_no_execution() {
             "{mode:?}: {workers:?} then {replaced:?}"
         );
     }
+}
+
+/// A package upgrade replaces or removes the binary under a running server.
+/// A worker that dies afterwards is replaced from the server's own binary,
+/// not from the path it was started by: no failed executions, no other
+/// version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_workers_are_replaced_after_the_binary_is_removed() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let binary = dir.path().join("mcp-v8");
+    std::fs::copy(common::BIN, &binary).expect("copy the binary");
+    let server = ServerOptions::new()
+        .binary(&binary)
+        .args(["--stateless", "--max-concurrent-executions", "1"])
+        .start()
+        .await;
+    let workers = server.one_serving_worker().await;
+    std::fs::remove_file(&binary).expect("remove the binary");
+
+    common::kill_hard(workers[0]);
+    common::poll_until("the killed worker to exit", || {
+        (!server.worker_pids().contains(&workers[0])).then_some(())
+    })
+    .await;
+    assert_eq!(server.eval("'still served'").await, "still served");
+    let replaced = server.worker_pids();
+    assert!(
+        replaced.len() == 1 && replaced != workers,
+        "{workers:?} then {replaced:?}"
+    );
 }
 
 /// Resident memory of a process, in bytes (`VmRSS` in /proc).

@@ -46,6 +46,7 @@ pub struct ServerOptions {
     args: Vec<String>,
     env: Vec<(String, String)>,
     state_dir: Option<PathBuf>,
+    binary: Option<PathBuf>,
 }
 
 impl ServerOptions {
@@ -75,6 +76,12 @@ impl ServerOptions {
         self
     }
 
+    /// Runs `binary` instead of the one cargo built.
+    pub fn binary(mut self, binary: impl Into<PathBuf>) -> Self {
+        self.binary = Some(binary.into());
+        self
+    }
+
     /// Starts the server and completes the MCP handshake.
     pub async fn start(self) -> Server {
         let (state_dir, owned_state) = match self.state_dir {
@@ -85,7 +92,8 @@ impl ServerOptions {
             }
         };
 
-        let mut command = tokio::process::Command::new(BIN);
+        let mut command =
+            tokio::process::Command::new(self.binary.as_deref().unwrap_or(Path::new(BIN)));
         command
             .arg("--state-dir")
             .arg(&state_dir)

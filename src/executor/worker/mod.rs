@@ -9,7 +9,7 @@ pub mod child;
 pub mod protocol;
 
 use std::os::fd::{AsFd, AsRawFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -24,6 +24,22 @@ use protocol::{FromWorker, MAX_FRAME_BYTES, ToWorker};
 /// How long a new worker may take to boot V8 and build its startup snapshot.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The binary to start workers from: this process's own.
+///
+/// On Linux that is `/proc/self/exe`, which names the running binary's file
+/// even after a package upgrade has replaced or removed it at its path; a
+/// worker started from the path would then be the new version (whose
+/// protocol and heap fingerprint may differ) or fail to start, and every
+/// execution after a worker's death would fail until the server restarts.
+pub fn own_binary() -> std::io::Result<PathBuf> {
+    let proc_self = Path::new("/proc/self/exe");
+    if proc_self.exists() {
+        Ok(proc_self.to_path_buf())
+    } else {
+        std::env::current_exe()
+    }
+}
+
 /// A running `mcp-v8 worker` and the socket to it.
 pub struct WorkerProcess {
     child: Child,
@@ -37,6 +53,8 @@ impl WorkerProcess {
         let theirs_fd = theirs.as_raw_fd();
         let mut command = Command::new(exe);
         command
+            // What `ps` shows, whatever `exe` is called.
+            .arg0(env!("CARGO_PKG_NAME"))
             .arg("worker")
             .args((mode == EngineMode::Stateless).then_some("--stateless"))
             .stdin(Stdio::null())
