@@ -71,8 +71,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let readiness = Arc::new(StorageReadiness(heap_store.clone()));
-    let executor = Executor::start(executor_config(&config, heap_store, sessions.clone())?).await?;
+    let executor = Executor::start(executor_config(
+        &config,
+        heap_store.clone(),
+        sessions.clone(),
+    )?)
+    .await?;
+    let readiness = Arc::new(ServerReadiness {
+        executor: executor.clone(),
+        heap_store,
+    });
     let mut api_state = ApiState::new(executor.clone(), readiness);
     let tools = match sessions {
         Some(sessions) => {
@@ -140,13 +148,20 @@ async fn shutdown_signal() {
     }
 }
 
-/// `/readyz` reports ready while the heap store (if any) answers.
-struct StorageReadiness(Option<Arc<dyn HeapStore>>);
+/// `/readyz` reports ready while workers can be started and the heap store
+/// (if any) answers: without either, every execution would fail.
+struct ServerReadiness {
+    executor: Executor,
+    heap_store: Option<Arc<dyn HeapStore>>,
+}
 
-impl Readiness for StorageReadiness {
+impl Readiness for ServerReadiness {
     fn check(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            match &self.0 {
+            if let Some(trouble) = self.executor.worker_trouble() {
+                return Err(format!("no worker process can be started: {trouble}"));
+            }
+            match &self.heap_store {
                 Some(store) => store.check().await.map_err(|error| error.to_string()),
                 None => Ok(()),
             }

@@ -543,6 +543,41 @@ async fn sessions_and_heap_tags_are_served_under_api() {
     assert_eq!(message, format!("heap not found: {unknown}"));
 }
 
+/// Workers that cannot start (here V8 aborts at boot under a fatal flag)
+/// make every execution fail, so `/readyz` says not ready, with the reason,
+/// and executions fail in words; `/healthz` still answers.
+#[tokio::test]
+async fn readyz_is_503_while_no_worker_can_start() {
+    let api = Api {
+        server: HttpServer::start_with(
+            &["--http-port", "0"],
+            &["--stateless"],
+            &[("MCP_V8_V8_FLAGS", "--stack-size=1")],
+            None,
+        )
+        .await,
+        client: Client::new(),
+    };
+    let started = Instant::now();
+    let message = loop {
+        let ready = api.get("/readyz").await;
+        if ready.status == StatusCode::SERVICE_UNAVAILABLE {
+            break ready.error(StatusCode::SERVICE_UNAVAILABLE, "not_ready");
+        }
+        assert!(started.elapsed() < DEADLINE, "/readyz stayed ready");
+        tokio::time::sleep(POLL_INTERVAL).await;
+    };
+    assert!(
+        message.contains("no worker process can be started"),
+        "{message}"
+    );
+    let reply = api.post_json("/api/exec", json!({ "code": "1 + 1" })).await;
+    assert_eq!(reply.ok()["status"], "failed", "{reply:?}");
+    let error = reply.body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("no worker process"), "{reply:?}");
+    assert_eq!(api.get("/healthz").await.status, StatusCode::OK);
+}
+
 /// `GET /api/executions` answers a page, like `list_executions`.
 #[tokio::test]
 async fn execution_listings_are_paged() {

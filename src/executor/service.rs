@@ -41,6 +41,9 @@ const SNAPSHOT_GRACE: Duration = Duration::from_secs(10);
 /// Pause before starting a worker again after a failed start, so a broken
 /// binary does not spin.
 const RESPAWN_BACKOFF: Duration = Duration::from_secs(1);
+/// How often a slot whose worker could not be started tries again while no
+/// execution comes (one that comes tries at once).
+const IDLE_RESPAWN_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Everything the executor needs, resolved from the server configuration.
 #[derive(Debug, Clone)]
@@ -93,6 +96,8 @@ struct Inner {
     /// means it has one, and the executions submitted after it wait in its
     /// list, off the queue, so a session's backlog never holds a slot idle.
     session_turns: Mutex<HashMap<String, VecDeque<Ticket>>>,
+    /// Why the last attempt to start a worker failed; `None` once one starts.
+    worker_trouble: Mutex<Option<String>>,
 }
 
 /// An execution's place in the queue (or in its session's line). The
@@ -161,6 +166,7 @@ impl Executor {
             active: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
             session_turns: Mutex::new(HashMap::new()),
+            worker_trouble: Mutex::new(None),
             config,
         });
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
@@ -168,6 +174,15 @@ impl Executor {
             tokio::spawn(run_slot(inner.clone(), receiver.clone()));
         }
         Ok(Self { inner })
+    }
+
+    /// Why workers cannot be started, while the last attempt failed (a
+    /// fatal V8 flag, exhausted memory or processes): every execution would
+    /// fail, so `/readyz` reports it. Slots without a worker try again every
+    /// [`IDLE_RESPAWN_INTERVAL`] even when no work comes, so this clears
+    /// without traffic once the cause is gone.
+    pub fn worker_trouble(&self) -> Option<String> {
+        lock(&self.inner.worker_trouble).clone()
     }
 
     /// Validates and queues an execution; returns its id at once.
@@ -723,7 +738,17 @@ async fn run_slot(
 ) {
     let mut worker = spawn_worker(&inner).await;
     loop {
-        let next = queue.lock().await.recv().await;
+        let next = if worker.is_some() {
+            queue.lock().await.recv().await
+        } else {
+            tokio::select! {
+                next = async { queue.lock().await.recv().await } => next,
+                () = tokio::time::sleep(IDLE_RESPAWN_INTERVAL) => {
+                    worker = spawn_worker(&inner).await;
+                    continue;
+                }
+            }
+        };
         let Some(Ticket {
             execution_id,
             session,
@@ -826,9 +851,13 @@ async fn spawn_worker(inner: &Inner) -> Option<WorkerProcess> {
         EngineMode::Stateless
     };
     match WorkerProcess::spawn(&inner.config.worker_exe, mode).await {
-        Ok(worker) => Some(worker),
+        Ok(worker) => {
+            lock(&inner.worker_trouble).take();
+            Some(worker)
+        }
         Err(error) => {
             tracing::error!("could not start a worker process: {error}");
+            *lock(&inner.worker_trouble) = Some(error.to_string());
             tokio::time::sleep(RESPAWN_BACKOFF).await;
             None
         }
