@@ -362,3 +362,38 @@ async fn every_import_fails_saying_modules_are_not_loaded() {
         assert!(error.contains(specifier), "{code}: {error}");
     }
 }
+
+/// `using` declarations run where V8 has explicit resource management (the
+/// stateless engine). V8 leaves it out of the isolates that make heap
+/// snapshots and aborts the process on a `using` there: a stateful server
+/// refuses such code in words, and in `eval` it is a plain SyntaxError; the
+/// worker lives on either way.
+#[tokio::test]
+async fn using_declarations_run_stateless_and_are_refused_stateful() {
+    let disposes = "{ using r = { [Symbol.dispose]() { console.log('disposed') } }; } 1";
+
+    let stateless = Server::start_with(&["--stateless"]).await;
+    let record = stateless.run_and_wait(disposes).await;
+    assert_eq!(record["result"], "1", "{record}");
+    let id = common::execution_id(&record);
+    assert_eq!(stateless.output_lines(&id).await, ["disposed"]);
+    stateless.stop().await;
+
+    let stateful = Server::start_with(&["--max-concurrent-executions", "1"]).await;
+    let workers = stateful.one_serving_worker().await;
+    let record = stateful.run_and_wait(disposes).await;
+    assert_eq!(record["status"], "failed", "{record}");
+    let error = error_of(&record);
+    assert!(
+        error.contains("`using` declarations are not available on a stateful server")
+            && error.contains("line 1"),
+        "{record}"
+    );
+    let record = stateful
+        .run_and_wait(r#"eval("{ using r = null; } 1")"#)
+        .await;
+    assert_eq!(record["status"], "failed", "{record}");
+    assert!(error_of(&record).contains("syntaxerror"), "{record}");
+    assert_eq!(stateful.eval("6 * 7").await, "42");
+    assert_eq!(stateful.worker_pids(), workers, "no worker died");
+}

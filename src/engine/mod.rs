@@ -77,6 +77,8 @@ pub fn v8_flags() -> &'static str {
             .unwrap_or_default()
     })
 }
+/// V8 flags of every stateful engine (see [`Engine::boot`]).
+const STATEFUL_V8_FLAGS: &str = "--no-js-explicit-resource-management";
 /// V8's own default for `Error.stackTraceLimit`.
 const DEFAULT_STACK_TRACE_LIMIT: i32 = 10;
 /// Heap headroom granted after the limit is hit, so termination can complete.
@@ -175,10 +177,23 @@ impl Engine {
         // sequence.
         // Before deno_core's own flags, which are set once, at initialisation,
         // and win where the two disagree.
+        if mode == EngineMode::Stateful {
+            v8::V8::set_flags_from_string("--no-freeze-flags-after-init");
+        }
         if !v8_flags().is_empty() {
             v8::V8::set_flags_from_string(v8_flags());
         }
         JsRuntime::init_platform(None);
+        if mode == EngineMode::Stateful {
+            // V8 leaves explicit resource management out of isolates that
+            // make snapshots, yet compiles `using` against it and aborts the
+            // process when it runs. Without the flag, `using` in code that
+            // escapes the source check (`eval`, `new Function`) is a plain
+            // SyntaxError. deno_core turns it on while it initialises V8, so
+            // it is turned off after that, before any isolate exists (hence
+            // flags left unfrozen); only the parser reads it.
+            v8::V8::set_flags_from_string(STATEFUL_V8_FLAGS);
+        }
         let event_loop = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -242,7 +257,8 @@ impl Engine {
                 "this engine was started stateless: it cannot snapshot or resume heaps",
             );
         }
-        let source = match source::prepare(&job.code, MAIN_FILE) {
+        let using_declarations = self.mode == EngineMode::Stateless;
+        let source = match source::prepare(&job.code, MAIN_FILE, using_declarations) {
             Ok(source) => source,
             Err(error) => return Outcome::failed(error),
         };

@@ -18,7 +18,7 @@ use swc_core::ecma::ast::{
     ExportSpecifier, Expr, ExprOrSpread, ExprStmt, FnExpr, Function, FunctionBody, Ident,
     IdentName, Lit, MemberExpr, MemberProp, MetaPropExpr, MetaPropKind, Module, ModuleDecl,
     ModuleExportName, ModuleItem, NamedExport, ParenExpr, Pat, Program, ReturnStmt, Script, Stmt,
-    TsType, VarDecl, VarDeclKind, VarDeclarator,
+    TsType, UsingDecl, VarDecl, VarDeclKind, VarDeclarator,
 };
 use swc_core::ecma::codegen::{Emitter, text_writer::JsWriter};
 use swc_core::ecma::parser::{Parser, StringInput, Syntax, TsSyntax, lexer::Lexer};
@@ -103,7 +103,16 @@ const BASE_STACK: usize = 16 * 1024 * 1024;
 /// is prepared on a thread with a stack sized for it: no code, however it
 /// nests, can overflow a stack and end the worker. (The stack is reserved, not
 /// used: only the pages the nesting touches take memory.)
-pub fn prepare(code: &str, file_name: &str) -> Result<PreparedSource, PrepareError> {
+///
+/// `using_declarations` says whether the isolate that will run the code has
+/// explicit resource management: V8 leaves it out of isolates that make heap
+/// snapshots (and aborts the process on a `using` there), so stateful
+/// engines refuse such code here, in words.
+pub fn prepare(
+    code: &str,
+    file_name: &str,
+    using_declarations: bool,
+) -> Result<PreparedSource, PrepareError> {
     if let Some(offset) = first_bracket_too_deep(code) {
         let (line, column) = line_and_column(code, offset);
         return Err(SyntaxError {
@@ -115,7 +124,7 @@ pub fn prepare(code: &str, file_name: &str) -> Result<PreparedSource, PrepareErr
     }
     let stack = code.len().saturating_mul(STACK_PER_CODE_BYTE);
     if stack <= SAFE_STACK {
-        return Ok(prepare_here(code, file_name)?);
+        return Ok(prepare_here(code, file_name, using_declarations)?);
     }
     let stack = stack.saturating_add(BASE_STACK);
     let no_stack = |reason: String| PrepareError::NoStack {
@@ -126,7 +135,7 @@ pub fn prepare(code: &str, file_name: &str) -> Result<PreparedSource, PrepareErr
         let preparing = std::thread::Builder::new()
             .name("mcp-v8-prepare".into())
             .stack_size(stack)
-            .spawn_scoped(scope, || prepare_here(code, file_name))
+            .spawn_scoped(scope, || prepare_here(code, file_name, using_declarations))
             .map_err(|error| no_stack(error.to_string()))?;
         match preparing.join() {
             Ok(prepared) => Ok(prepared?),
@@ -204,7 +213,11 @@ fn line_and_column(code: &str, offset: usize) -> (usize, usize) {
     )
 }
 
-fn prepare_here(code: &str, file_name: &str) -> Result<PreparedSource, SyntaxError> {
+fn prepare_here(
+    code: &str,
+    file_name: &str,
+    using_declarations: bool,
+) -> Result<PreparedSource, SyntaxError> {
     let cm: Lrc<SourceMap> = Lrc::default();
     let file = cm.new_source_file(
         Lrc::new(FileName::Custom(file_name.to_owned())),
@@ -229,7 +242,7 @@ fn prepare_here(code: &str, file_name: &str) -> Result<PreparedSource, SyntaxErr
     if let Some(error) = parser.take_errors().first() {
         return Err(syntax_error(&cm, error));
     }
-    let refused = refusal(&program);
+    let refused = refusal(&program, using_declarations);
     if let Some((span, message)) = refused {
         let position = cm.lookup_char_pos(span.lo);
         return Err(SyntaxError {
@@ -285,13 +298,16 @@ fn syntax_error(cm: &SourceMap, error: &swc_core::ecma::parser::error::Error) ->
 /// than [`MAX_NESTING`] deep (counting the kinds of node swc takes more than
 /// linear time for; the walk never goes deeper than that), or a decorator
 /// (TypeScript parses them, but neither this crate transforms them nor V8
-/// runs them, and V8's own error would be confusing). One walk finds both.
-fn refusal(program: &Program) -> Option<(Span, String)> {
+/// runs them, and V8's own error would be confusing), or a `using`
+/// declaration where the isolate lacks them (see [`prepare`]). One walk
+/// finds them all.
+fn refusal(program: &Program, using_declarations: bool) -> Option<(Span, String)> {
     #[derive(Default)]
     struct Walk {
         depth: usize,
         too_deep: Option<Span>,
         decorator: Option<Span>,
+        using: Option<Span>,
     }
     impl Walk {
         fn enter<N: VisitWith<Self>>(&mut self, node: &N, span: Span) {
@@ -349,16 +365,31 @@ fn refusal(program: &Program) -> Option<(Span, String)> {
             self.decorator.get_or_insert(node.span);
             node.visit_children_with(self);
         }
+        fn visit_using_decl(&mut self, node: &UsingDecl) {
+            self.using.get_or_insert(node.span);
+            node.visit_children_with(self);
+        }
     }
     let mut walk = Walk::default();
     program.visit_with(&mut walk);
-    match (walk.too_deep, walk.decorator) {
-        (Some(span), _) => Some((
+    if let Some(span) = walk.too_deep {
+        return Some((
             span,
             format!("the code nests more than {MAX_NESTING} levels deep"),
+        ));
+    }
+    if let Some(span) = walk.decorator {
+        return Some((span, "decorators are not supported".to_owned()));
+    }
+    match walk.using {
+        Some(span) if !using_declarations => Some((
+            span,
+            "`using` declarations are not available on a stateful server: V8 leaves \
+             explicit resource management out of the isolates that make heap snapshots; \
+             release resources in a try/finally instead"
+                .to_owned(),
         )),
-        (None, Some(span)) => Some((span, "decorators are not supported".to_owned())),
-        (None, None) => None,
+        _ => None,
     }
 }
 
@@ -521,7 +552,7 @@ mod tests {
     use super::*;
 
     fn prepared(code: &str) -> PreparedSource {
-        prepare(code, "main.ts").expect("valid code")
+        prepare(code, "main.ts", true).expect("valid code")
     }
 
     #[test]
@@ -615,7 +646,7 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused_in_words() {
         for code in nested(20_000) {
-            let error = prepare(&code, "main.ts").expect_err("too deep");
+            let error = prepare(&code, "main.ts", true).expect_err("too deep");
             assert!(
                 error.to_string().contains("more than 1000 levels deep"),
                 "{error}"
@@ -623,7 +654,7 @@ mod tests {
         }
         // Past the bracket count, nesting without brackets is caught after
         // parsing, on a stack sized for it.
-        let error = prepare(&nested(20_000)[6], "main.ts").expect_err("too deep");
+        let error = prepare(&nested(20_000)[6], "main.ts", true).expect_err("too deep");
         assert_eq!(
             error,
             PrepareError::Syntax(SyntaxError {
@@ -647,7 +678,7 @@ mod tests {
             format!("{}1", "x?y:".repeat(length)),
             format!("await 0; {}1", "typeof ".repeat(length)),
         ] {
-            let source = prepare(&code, "main.ts").expect("prepares");
+            let source = prepare(&code, "main.ts", true).expect("prepares");
             assert!(!source.code.is_empty());
         }
     }
@@ -664,11 +695,11 @@ mod tests {
             format!("/* {opening} */ 1"),
         ] {
             assert_eq!(first_bracket_too_deep(&code), None, "{code:.20}");
-            prepare(&code, "main.ts").expect("prepares");
+            prepare(&code, "main.ts", true).expect("prepares");
         }
         let code = format!("1;\n  {opening}");
         assert_eq!(first_bracket_too_deep(&code), Some(5 + MAX_NESTING));
-        let error = prepare(&code, "main.ts").expect_err("too deep");
+        let error = prepare(&code, "main.ts", true).expect_err("too deep");
         assert!(
             error
                 .to_string()
@@ -681,7 +712,7 @@ mod tests {
     fn nesting_up_to_the_limit_is_prepared() {
         // Each level of these is one to three expressions or statements.
         for code in nested(MAX_NESTING / 3 - 1) {
-            let source = prepare(&code, "main.ts").expect("prepares");
+            let source = prepare(&code, "main.ts", true).expect("prepares");
             assert!(!source.code.is_empty());
         }
     }
@@ -691,10 +722,10 @@ mod tests {
     fn nesting_of_exactly_the_limit_is_prepared() {
         let arrays = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
         let objects = |n: usize| format!("x = {}1{}", "{a:".repeat(n), "}".repeat(n));
-        prepare(&arrays(MAX_NESTING), "main.ts").expect("1000 arrays");
-        prepare(&objects(MAX_NESTING - 1), "main.ts").expect("an assignment of 999 objects");
+        prepare(&arrays(MAX_NESTING), "main.ts", true).expect("1000 arrays");
+        prepare(&objects(MAX_NESTING - 1), "main.ts", true).expect("an assignment of 999 objects");
         for code in [arrays(MAX_NESTING + 1), objects(MAX_NESTING)] {
-            let error = prepare(&code, "main.ts").expect_err("one level too deep");
+            let error = prepare(&code, "main.ts", true).expect_err("one level too deep");
             assert!(
                 error.to_string().contains("more than 1000 levels deep"),
                 "{error}"
@@ -708,7 +739,7 @@ mod tests {
             "function dec(c) { return c }\n@dec class A {}",
             "class A {\n  @dec m() {} }",
         ] {
-            let error = prepare(code, "main.ts").expect_err("decorator");
+            let error = prepare(code, "main.ts", true).expect_err("decorator");
             let PrepareError::Syntax(error) = error else {
                 panic!("{error}");
             };
@@ -718,8 +749,29 @@ mod tests {
     }
 
     #[test]
+    fn using_declarations_are_refused_where_the_isolate_lacks_them() {
+        for (code, line, column) in [
+            ("{ using r = null; }\n1", 1, 3),
+            ("function f() {\n  using r = null;\n}", 2, 3),
+            (
+                "async function f() {\n for (await using r of []) {} }",
+                2,
+                7,
+            ),
+        ] {
+            prepare(code, "main.ts", true).expect("stateless isolates have them");
+            let error = prepare(code, "main.ts", false).expect_err(code);
+            let PrepareError::Syntax(error) = error else {
+                panic!("{code}: {error:?}");
+            };
+            assert!(error.message.contains("`using` declarations"), "{error:?}");
+            assert_eq!((error.line, error.column), (line, column), "{code}");
+        }
+    }
+
+    #[test]
     fn syntax_error_names_line_and_column() {
-        let error = prepare_here("let a = 1;\nlet = ;", "main.ts").expect_err("invalid");
+        let error = prepare_here("let a = 1;\nlet = ;", "main.ts", true).expect_err("invalid");
         assert_eq!(error.line, 2);
         assert!(error.column >= 1);
         assert!(error.to_string().contains("line 2"), "{error}");
