@@ -18,9 +18,77 @@ async fn results_are_encoded_by_type() {
         ("[1,2]", "[1,2]"),
         ("null", "null"),
         ("10n", "10n"),
+        ("-0", "-0"),
+        ("new Date(NaN)", "Invalid Date"),
+        ("({d: new Date(0)})", r#"{"d":"1970-01-01T00:00:00.000Z"}"#),
+        // JSON would render these `{}` or null at any depth, losing them:
+        // the whole value is shown by inspect instead.
+        ("({m: new Map([[1, 2]])})", "{ m: Map(1) { 1 => 2 } }"),
+        ("[new Set([1]), /x/g]", "[ Set(1) { 1 }, /x/g ]"),
+        (
+            "({t: new Uint8Array([1, 2])})",
+            "{ t: Uint8Array(2) [ 1, 2 ] }",
+        ),
+        ("[1, {d: new Date(NaN)}]", "[ 1, { d: Invalid Date } ]"),
+        (
+            "new DataView(new ArrayBuffer(2))",
+            "DataView {\n  byteLength: 2,\n  byteOffset: 0,\n  buffer: ArrayBuffer { byteLength: 2 }\n}",
+        ),
     ];
     for (code, expected) in cases {
         assert_eq!(server.eval(code).await, expected, "result of {code:?}");
+    }
+}
+
+/// An error caught and returned inside a value keeps its message and stack
+/// (JSON would give `{}`).
+#[tokio::test]
+async fn errors_inside_results_keep_their_message() {
+    let server = Server::start_with(&["--stateless"]).await;
+    let result = server
+        .eval("try { null.x } catch (e) { ({ ok: false, error: e }) }")
+        .await;
+    assert!(
+        result.starts_with("{\n  ok: false,\n  error: TypeError: Cannot read properties of null")
+            && result.contains("at file:///main.ts:1:"),
+        "{result}"
+    );
+}
+
+/// `btoa` and `atob` follow the HTML spec (forgiving base64: whitespace
+/// ignored, optional padding) and need memory in proportion to their data
+/// only: a megabyte round-trips within the default 8 MB heap.
+#[tokio::test]
+async fn base64_round_trips_within_the_default_heap() {
+    let server = Server::start_with(&["--stateless"]).await;
+    let cases = [
+        ("btoa('')", ""),
+        ("btoa('f')", "Zg=="),
+        ("btoa('fo')", "Zm8="),
+        ("btoa('foobar')", "Zm9vYmFy"),
+        ("atob(' Zm9v\\nYg== ')", "foob"),
+        ("atob('Zm9vYg')", "foob"),
+        (
+            "const s = atob(btoa(String.fromCharCode(...Array.from({length: 256}, (_, i) => i)))); \
+             Array.from(s, (c, i) => c.charCodeAt(0) === i).every(Boolean) && s.length",
+            "256",
+        ),
+        ("atob(btoa('x'.repeat(1e6))).length", "1000000"),
+    ];
+    for (code, expected) in cases {
+        assert_eq!(server.eval(code).await, expected, "{code}");
+    }
+    for code in [
+        "atob('Zm9vY')",
+        "atob('Zm=9')",
+        "atob('Zm9vYg===')",
+        "btoa('\\u0100')",
+    ] {
+        let record = server.run_and_wait(code).await;
+        assert!(
+            error_of(&record).starts_with("invalidcharactererror"),
+            "{code}: {record}"
+        );
     }
 }
 

@@ -95,6 +95,8 @@
   const WeakMapPrototypeHas = uncurryThis(WeakMap.prototype.has);
   const WeakSetPrototypeHas = uncurryThis(WeakSet.prototype.has);
 
+  const ObjectPrototype = Object.prototype;
+  const ArrayPrototype = Array.prototype;
   const PromisePrototype = Promise.prototype;
   const ErrorPrototype = Error.prototype;
   const RegExpPrototype = RegExp.prototype;
@@ -1194,9 +1196,42 @@
   });
 
   // --- atob / btoa --------------------------------------------------------------
+  // Both build their output from arrays of character codes, turned into a
+  // string a chunk at a time: appending one character at a time makes a
+  // string node per character, tens of bytes of heap for each byte of data.
   const base64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  const base64Lookup = { __proto__: null };
-  for (let i = 0; i < base64Alphabet.length; i++) base64Lookup[base64Alphabet[i]] = i;
+  const base64Codes = [];
+  // Each ASCII code's 6-bit value, or -1. (A plain array: no ArrayBuffer in
+  // the startup snapshot.)
+  const base64Values = [];
+  for (let code = 0; code < 128; code++) push(base64Values, -1);
+  for (let i = 0; i < base64Alphabet.length; i++) {
+    const code = StringPrototypeCharCodeAt(base64Alphabet, i);
+    push(base64Codes, code);
+    base64Values[code] = i;
+  }
+  const PAD = 61; // "="
+  // Character codes per String.fromCharCode call (well under V8's argument limit).
+  const CODES_PER_CHUNK = 8192;
+
+  // Collects character codes and the string chunks made of them.
+  function codeWriter() {
+    const chunks = [];
+    let codes = [];
+    return {
+      add(code) {
+        codes[codes.length] = code;
+        if (codes.length === CODES_PER_CHUNK) {
+          push(chunks, ReflectApply(StringFromCharCode, null, codes));
+          codes = [];
+        }
+      },
+      finish() {
+        push(chunks, ReflectApply(StringFromCharCode, null, codes));
+        return join(chunks, "");
+      },
+    };
+  }
 
   function invalidCharacter(message) {
     const error = new Error(message);
@@ -1204,51 +1239,68 @@
     return error;
   }
 
+  function isAsciiWhitespace(code) {
+    return code === 32 || code === 9 || code === 10 || code === 12 || code === 13;
+  }
+
   defineWebGlobal("btoa", function btoa(data) {
     if (arguments.length === 0) throw new TypeError("1 argument required, but only 0 present.");
     const text = `${data}`;
-    let result = "";
-    for (let i = 0; i < text.length; i += 3) {
-      const bytes = [];
-      for (let j = i; j < MathMin(i + 3, text.length); j++) {
-        const code = StringPrototypeCharCodeAt(text, j);
-        if (code > 255) throw invalidCharacter("The string to be encoded contains characters outside of the Latin1 range.");
-        push(bytes, code);
+    const length = text.length;
+    const out = codeWriter();
+    for (let i = 0; i < length; i += 3) {
+      const a = StringPrototypeCharCodeAt(text, i);
+      const b = i + 1 < length ? StringPrototypeCharCodeAt(text, i + 1) : 0;
+      const c = i + 2 < length ? StringPrototypeCharCodeAt(text, i + 2) : 0;
+      if (a > 255 || b > 255 || c > 255) {
+        throw invalidCharacter("The string to be encoded contains characters outside of the Latin1 range.");
       }
-      const triple = (bytes[0] << 16) | ((bytes[1] || 0) << 8) | (bytes[2] || 0);
-      result += base64Alphabet[(triple >> 18) & 63] + base64Alphabet[(triple >> 12) & 63];
-      result += bytes.length > 1 ? base64Alphabet[(triple >> 6) & 63] : "=";
-      result += bytes.length > 2 ? base64Alphabet[triple & 63] : "=";
+      const triple = (a << 16) | (b << 8) | c;
+      out.add(base64Codes[(triple >> 18) & 63]);
+      out.add(base64Codes[(triple >> 12) & 63]);
+      out.add(i + 1 < length ? base64Codes[(triple >> 6) & 63] : PAD);
+      out.add(i + 2 < length ? base64Codes[triple & 63] : PAD);
     }
-    return result;
+    return out.finish();
   });
 
+  // Forgiving-base64 decode: ASCII whitespace is ignored, and up to two "="
+  // end the data when its length (without whitespace) is a multiple of 4.
   defineWebGlobal("atob", function atob(data) {
     if (arguments.length === 0) throw new TypeError("1 argument required, but only 0 present.");
-    // Forgiving-base64: drop ASCII whitespace, then up to two trailing "=".
-    let text = "";
     const input = `${data}`;
+    let length = 0;
     for (let i = 0; i < input.length; i++) {
-      const c = input[i];
-      if (c !== " " && c !== "\t" && c !== "\n" && c !== "\f" && c !== "\r") text += c;
+      if (!isAsciiWhitespace(StringPrototypeCharCodeAt(input, i))) length++;
     }
-    if (text.length % 4 === 0 && endsWith(text, "==")) text = StringPrototypeSlice(text, 0, -2);
-    else if (text.length % 4 === 0 && endsWith(text, "=")) text = StringPrototypeSlice(text, 0, -1);
-    if (text.length % 4 === 1) throw invalidCharacter("The string to be decoded is not correctly encoded.");
-    let result = "";
+    let padding = 0;
+    if (length % 4 === 0) {
+      for (let i = input.length - 1; i >= 0 && padding < 2; i--) {
+        const code = StringPrototypeCharCodeAt(input, i);
+        if (isAsciiWhitespace(code)) continue;
+        if (code !== PAD) break;
+        padding++;
+      }
+    }
+    const dataLength = length - padding;
+    if (dataLength % 4 === 1) throw invalidCharacter("The string to be decoded is not correctly encoded.");
+    const out = codeWriter();
     let buffer = 0;
     let bits = 0;
-    for (let i = 0; i < text.length; i++) {
-      const value = base64Lookup[text[i]];
-      if (value === undefined) throw invalidCharacter("The string to be decoded is not correctly encoded.");
-      buffer = (buffer << 6) | value;
+    for (let i = 0, seen = 0; seen < dataLength; i++) {
+      const code = StringPrototypeCharCodeAt(input, i);
+      if (isAsciiWhitespace(code)) continue;
+      seen++;
+      const value = code < 128 ? base64Values[code] : -1;
+      if (value < 0) throw invalidCharacter("The string to be decoded is not correctly encoded.");
+      buffer = ((buffer << 6) | value) & 0xffffff;
       bits += 6;
       if (bits >= 8) {
         bits -= 8;
-        result += StringFromCharCode((buffer >> bits) & 255);
+        out.add((buffer >> bits) & 255);
       }
     }
-    return result;
+    return out.finish();
   });
 
   // --- Result encoder -------------------------------------------------------
@@ -1261,6 +1313,7 @@
       passes(MapPrototypeGetSize, value) ||
       passes(SetPrototypeGetSize, value) ||
       passes(ArrayBufferPrototypeGetByteLength, value) ||
+      passes(DataViewPrototypeGetByteLength, value) ||
       passes((v) => WeakMapPrototypeHas(v, {}), value) ||
       passes((v) => WeakSetPrototypeHas(v, {}), value) ||
       (value !== RegExpPrototype && passes(RegExpPrototypeGetSource, value)) ||
@@ -1268,21 +1321,52 @@
       isPromise(value);
   }
 
+  // Thrown out of JSON.stringify when the value holds, at any depth,
+  // something JSON would render empty or as null: the whole result is then
+  // shown by inspect, as such a value alone is.
+  const opaqueInside = { __proto__: null };
+  function refuseOpaque(key, value) {
+    if (typeof value === "object") {
+      if (value === null) {
+        // An invalid Date's toJSON gives null; `this` holds the Date (read
+        // without running a getter a second time).
+        const descriptor = ObjectGetOwnPropertyDescriptor(this, key);
+        if (descriptor !== undefined && isInvalidDate(descriptor.value)) throw opaqueInside;
+      } else {
+        const proto = ObjectGetPrototypeOf(value);
+        // Plain data, the common case, costs one prototype read.
+        if (proto !== ObjectPrototype && proto !== ArrayPrototype && isOpaqueToJson(value)) {
+          throw opaqueInside;
+        }
+      }
+    }
+    return value;
+  }
+
+  function isInvalidDate(value) {
+    if (typeof value !== "object" || value === null) return false;
+    try {
+      return DatePrototypeGetTime(value) !== DatePrototypeGetTime(value);
+    } catch {
+      return false;
+    }
+  }
+
   function encode(value) {
     switch (typeof value) {
       case "string": return value;
       case "undefined": return "undefined";
-      case "number":
+      case "number": return ObjectIs(value, -0) ? "-0" : `${value}`;
       case "boolean": return `${value}`;
       case "bigint":
       case "symbol":
       case "function": return inspect(value);
     }
     if (value === null) return "null";
-    if (isOpaqueToJson(value)) return inspect(value, { depth: 4 });
+    if (isOpaqueToJson(value) || isInvalidDate(value)) return inspect(value, { depth: 4 });
     let json;
     try {
-      json = JSONStringify(value);
+      json = JSONStringify(value, refuseOpaque);
     } catch {
       json = undefined;
     }
