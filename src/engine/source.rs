@@ -12,7 +12,9 @@ mod completion;
 use swc_core::common::comments::SingleThreadedComments;
 use swc_core::common::source_map::DefaultSourceMapGenConfig;
 use swc_core::common::sync::Lrc;
-use swc_core::common::{DUMMY_SP, FileName, GLOBALS, Globals, Mark, SourceMap, Span, Spanned};
+use swc_core::common::{
+    BytePos, DUMMY_SP, FileName, GLOBALS, Globals, Mark, SourceFile, SourceMap, Span, Spanned,
+};
 use swc_core::ecma::ast::{
     BindingIdent, CallExpr, Callee, Decl, Decorator, EsVersion, ExportNamedSpecifier,
     ExportSpecifier, Expr, ExprOrSpread, ExprStmt, FnExpr, Function, FunctionBody, Ident,
@@ -203,13 +205,15 @@ fn next_byte(bytes: &[u8], start: usize, byte: u8) -> usize {
         .map_or(bytes.len(), |offset| start + offset)
 }
 
-/// The 1-based line and column (in characters) of a byte offset.
+/// The 1-based line and column of a byte offset, the column in UTF-16 code
+/// units as V8 counts them, so a syntax error points where a stack trace
+/// would (an emoji is two columns).
 fn line_and_column(code: &str, offset: usize) -> (usize, usize) {
-    let before = &code[..offset];
+    let before = code.get(..offset).unwrap_or(code);
     let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
     (
         before.matches('\n').count() + 1,
-        before[line_start..].chars().count() + 1,
+        before[line_start..].encode_utf16().count() + 1,
     )
 }
 
@@ -238,17 +242,17 @@ fn prepare_here(
     // Recoverable errors are still errors for us: V8 would reject the code.
     let mut program = parser
         .parse_program()
-        .map_err(|error| syntax_error(&cm, &error))?;
+        .map_err(|error| syntax_error(code, &file, &error))?;
     if let Some(error) = parser.take_errors().first() {
-        return Err(syntax_error(&cm, error));
+        return Err(syntax_error(code, &file, error));
     }
     let refused = refusal(&program, using_declarations);
     if let Some((span, message)) = refused {
-        let position = cm.lookup_char_pos(span.lo);
+        let (line, column) = line_and_column_at(code, &file, span.lo);
         return Err(SyntaxError {
             message,
-            line: position.line,
-            column: position.col_display + 1,
+            line,
+            column,
         });
     }
 
@@ -285,13 +289,23 @@ fn prepare_here(
     })
 }
 
-fn syntax_error(cm: &SourceMap, error: &swc_core::ecma::parser::error::Error) -> SyntaxError {
-    let position = cm.lookup_char_pos(error.span().lo);
+fn syntax_error(
+    code: &str,
+    file: &SourceFile,
+    error: &swc_core::ecma::parser::error::Error,
+) -> SyntaxError {
+    let (line, column) = line_and_column_at(code, file, error.span().lo);
     SyntaxError {
         message: error.kind().msg().into_owned(),
-        line: position.line,
-        column: position.col_display + 1,
+        line,
+        column,
     }
+}
+
+/// [`line_and_column`] of a position in `file`, whose text is `code`.
+fn line_and_column_at(code: &str, file: &SourceFile, position: BytePos) -> (usize, usize) {
+    let offset = position.0.saturating_sub(file.start_pos.0);
+    line_and_column(code, offset as usize)
 }
 
 /// Why parsed code is refused before any transform, and where: nesting more
@@ -767,6 +781,23 @@ mod tests {
             assert!(error.message.contains("`using` declarations"), "{error:?}");
             assert_eq!((error.line, error.column), (line, column), "{code}");
         }
+    }
+
+    /// Columns count UTF-16 code units, as V8's stack traces do: an emoji
+    /// takes two, an accented letter one.
+    #[test]
+    fn columns_count_utf16_code_units() {
+        for (code, column) in [
+            ("let s = \"ab\"; let x = ;", 23),
+            ("let s = \"\u{1F600}\u{1F600}\"; let x = ;", 25),
+            ("let s = \"\u{e9}\u{20ac}\"; let x = ;", 23),
+        ] {
+            let error = prepare_here(code, "main.ts", true).expect_err(code);
+            assert_eq!((error.line, error.column), (1, column), "{code}");
+        }
+        let error = prepare_here("let s = \"\u{1F600}\"; @d class C {}", "main.ts", true)
+            .expect_err("decorator");
+        assert_eq!((error.line, error.column), (1, 15), "{error:?}");
     }
 
     #[test]
