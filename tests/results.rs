@@ -148,6 +148,12 @@ async fn typescript_annotations_and_interfaces_are_stripped() {
         .eval("const n: number = 41; interface A { x: number }; n + 1")
         .await;
     assert_eq!(result, "42");
+    // `import type` goes with the types (other imports stay, as under
+    // TypeScript's verbatimModuleSyntax).
+    let result = server
+        .eval("import type { T } from './types'; const a: T = 1; a")
+        .await;
+    assert_eq!(result, "1");
 }
 
 #[tokio::test]
@@ -410,8 +416,14 @@ async fn rejected_promise_fails_the_execution() {
 async fn every_import_fails_saying_modules_are_not_loaded() {
     let server = Server::start().await;
     for (code, specifier) in [
-        // Used: TypeScript elides imports whose bindings are never used.
         ("import _ from 'lodash'; _.VERSION", "lodash"),
+        // Unused: TypeScript would elide it, and the code would run as if
+        // the module had loaded.
+        ("import { x } from 'npm:foo'; 1", "npm:foo"),
+        (
+            "import type { T } from './types'; import { y } from './y.ts'; 1",
+            "y.ts",
+        ),
         ("import { x } from './x.js'; x", "x.js"),
         ("import _ from 'npm:lodash'; _.VERSION", "npm:lodash"),
         ("import 'jsr:@std/assert'; 1", "jsr:@std/assert"),

@@ -25,7 +25,7 @@ use swc_core::ecma::ast::{
 use swc_core::ecma::codegen::{Emitter, text_writer::JsWriter};
 use swc_core::ecma::parser::{Parser, StringInput, Syntax, TsSyntax, lexer::Lexer};
 use swc_core::ecma::transforms::base::{fixer::fixer, resolver};
-use swc_core::ecma::transforms::typescript::strip;
+use swc_core::ecma::transforms::typescript::{Config as StripConfig, typescript};
 use swc_core::ecma::visit::{Visit, VisitWith};
 
 /// The variable that holds the completion value of code that is not a plain
@@ -260,7 +260,14 @@ fn prepare_here(
         let unresolved_mark = Mark::new();
         let top_level_mark = Mark::new();
         program.mutate(resolver(unresolved_mark, top_level_mark, true));
-        program.mutate(strip(unresolved_mark, top_level_mark));
+        // Imports stay unless marked `type`: TypeScript would drop an
+        // import whose names are unused, and code importing a module this
+        // server cannot load would then run as if it had loaded.
+        let config = StripConfig {
+            verbatim_module_syntax: true,
+            ..StripConfig::default()
+        };
+        program.mutate(typescript(config, unresolved_mark, top_level_mark));
     });
 
     let program = match program {
