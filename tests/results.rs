@@ -253,6 +253,12 @@ async fn failures_show_the_thrown_value_as_console_log_would() {
             "await Promise.reject(new AggregateError([new Error('one')], 'all'))",
             "{\n  [errors]: [\n    error: one\n        at file:///main.ts:1:42",
         ),
+        // A SyntaxError V8 raises compiling the code has no frames of its
+        // own: shown bare (not `[SyntaxError: …]`), where it happened added.
+        (
+            "let x = 1;\nlet x = 2;",
+            "syntaxerror: identifier 'x' has already been declared\n    at file:///main.ts:2:5",
+        ),
     ];
     for args in [&["--stateless"][..], &[]] {
         let server = Server::start_with(args).await;

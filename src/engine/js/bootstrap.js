@@ -413,8 +413,9 @@
         stack = "Error";
       }
     }
-    // Errors without frames print as `[Error: msg]`, like Node.
-    if (!contains(stack, "\n    at")) stack = `[${stack}]`;
+    // Errors without frames print as `[Error: msg]`, like Node; except the
+    // value an execution failed with (see formatException).
+    if (!contains(stack, "\n    at") && ctx.bareError !== error) stack = `[${stack}]`;
     return ctx.indentationLvl === 0 ? stack : indentLines(stack, spaces(ctx.indentationLvl));
   }
 
@@ -811,9 +812,14 @@
 
   // inspect(value, { depth = 2, showHidden = false, breakLength = 80 })
   function inspect(value, options) {
+    return formatValue(inspectContext(options), value, 0);
+  }
+
+  function inspectContext(options) {
     const ctx = {
       depth: kDefaultDepth, showHidden: false, breakLength: kBreakLength,
       seen: [], circular: undefined, indentationLvl: 0, currentDepth: 0,
+      bareError: undefined,
     };
     if (options !== null && typeof options === "object") {
       const depth = readOption(options, "depth", kDefaultDepth);
@@ -823,7 +829,7 @@
       const breakLength = +readOption(options, "breakLength", kBreakLength);
       ctx.breakLength = breakLength === breakLength ? breakLength : kBreakLength;
     }
-    return formatValue(ctx, value, 0);
+    return ctx;
   }
 
   // --- util.format ------------------------------------------------------------
@@ -1383,9 +1389,14 @@
   // is shown instead of V8's "#<Object>". A callback is runtime state, not
   // heap, so the engine installs it in every runtime before the code runs.
   const opSetFormatExceptionCallback = core.ops.op_set_format_exception_callback;
+  // An error without frames (a SyntaxError V8 raised compiling the code) is
+  // shown bare, `SyntaxError: msg`, not as `[SyntaxError: msg]`: the engine
+  // adds where it happened, as for any other failure.
   function formatException(value) {
     try {
-      return inspect(value);
+      const ctx = inspectContext(undefined);
+      ctx.bareError = value;
+      return formatValue(ctx, value, 0);
     } catch {
       return null;
     }
