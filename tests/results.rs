@@ -483,3 +483,67 @@ async fn using_declarations_run_stateless_and_are_refused_stateful() {
     assert_eq!(stateful.eval("6 * 7").await, "42");
     assert_eq!(stateful.worker_pids(), workers, "no worker died");
 }
+
+/// `structuredClone` (V8's serializer), and `TextEncoder`/`TextDecoder` for
+/// UTF-8, in both kinds of engine; a stateful heap keeps what they made.
+#[tokio::test]
+async fn structured_clone_and_text_coding_work() {
+    let cases = [
+        (
+            "[...new TextEncoder().encode('h\\u00e9\\u{1F600}')].join()",
+            "104,195,169,240,159,152,128",
+        ),
+        (
+            "new TextDecoder().decode(new Uint8Array([104, 195, 169, 240, 159, 152, 128]))",
+            "h\u{e9}\u{1F600}",
+        ),
+        (
+            "new TextDecoder().decode(new DataView(new Uint8Array([65, 66, 67]).buffer, 1))",
+            "BC",
+        ),
+        (
+            "new TextDecoder().decode(new Uint8Array([0xff, 65]))",
+            "\u{FFFD}A",
+        ),
+        (
+            "[new TextDecoder(), new TextDecoder('utf-8', { ignoreBOM: true })]\
+             .map(d => d.decode(new Uint8Array([0xef, 0xbb, 0xbf, 65])).length).join()",
+            "1,2",
+        ),
+        (
+            "const a = { m: new Map([[1, new Date(0)]]) }; a.self = a; \
+             const b = structuredClone(a); b !== a && b.self === b && b.m.get(1).getTime()",
+            "0",
+        ),
+    ];
+    let refusals = [
+        (
+            "new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array([0xff]))",
+            "typeerror: the encoded data was not valid utf-8",
+        ),
+        ("new TextDecoder('latin1')", "only utf-8 is"),
+        ("structuredClone(() => 1)", "could not be cloned"),
+    ];
+    for args in [&["--stateless"][..], &[]] {
+        let server = Server::start_with(args).await;
+        for (code, expected) in cases {
+            assert_eq!(server.eval(code).await, expected, "{args:?} {code}");
+        }
+        for (code, expected) in refusals {
+            let record = server.run_and_wait(code).await;
+            assert!(
+                error_of(&record).contains(expected),
+                "{args:?} {code}: {record}"
+            );
+        }
+    }
+    let server = Server::start().await;
+    let record = server
+        .run_and_wait("globalThis.bytes = new TextEncoder().encode('h\\u00e9'); 1")
+        .await;
+    let heap = record["heap"].as_str().expect("a heap");
+    let resumed = server
+        .run_and_wait_with(json!({ "code": "new TextDecoder().decode(bytes)", "heap": heap }))
+        .await;
+    assert_eq!(resumed["result"], "h\u{e9}", "{resumed}");
+}

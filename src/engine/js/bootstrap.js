@@ -1,7 +1,8 @@
 // mcp-v8 bootstrap: evaluated once into the startup snapshot.
 //
 // Installs what agent code expects from a JS runtime (console, timers, atob,
-// btoa) and the result encoder the Rust side calls after an execution. Runs
+// btoa, structuredClone, TextEncoder, TextDecoder) and the result encoder the
+// Rust side calls after an execution. Runs
 // as a classic script at snapshot time, so everything happens synchronously
 // at top level and no timer may be left pending.
 (function () {
@@ -61,6 +62,8 @@
   const StringPrototypeSlice = uncurryThis(String.prototype.slice);
   const StringPrototypeRepeat = uncurryThis(String.prototype.repeat);
   const StringPrototypeToUpperCase = uncurryThis(String.prototype.toUpperCase);
+  const StringPrototypeToLowerCase = uncurryThis(String.prototype.toLowerCase);
+  const StringPrototypeTrim = uncurryThis(String.prototype.trim);
   const NumberPrototypeToString = uncurryThis(Number.prototype.toString);
   const NumberPrototypeToFixed = uncurryThis(Number.prototype.toFixed);
   const RegExpPrototypeExec = uncurryThis(RegExp.prototype.exec);
@@ -1200,6 +1203,129 @@
       }
     });
   });
+
+  // --- structuredClone, TextEncoder, TextDecoder ---------------------------
+  // structuredClone is V8's own serializer (deno_core's op), as in browsers:
+  // Maps, Sets, Dates, typed arrays, errors and cycles survive; a function or
+  // a symbol is refused.
+  const coreStructuredClone = core.structuredClone;
+  const coreEncode = core.encode;
+  const coreDecode = core.decode;
+  const Uint8ArrayCtor = Uint8Array;
+  const ArrayBufferIsView = ArrayBuffer.isView;
+  const TypedArrayPrototypeGetBuffer = getter(TypedArrayPrototype, "buffer");
+  const TypedArrayPrototypeGetByteOffset = getter(TypedArrayPrototype, "byteOffset");
+  const TypedArrayPrototypeGetByteLength = getter(TypedArrayPrototype, "byteLength");
+
+  defineWebGlobal("structuredClone", function structuredClone(value) {
+    if (arguments.length === 0) throw new TypeError("1 argument required, but only 0 present.");
+    return coreStructuredClone(value);
+  });
+
+  // UTF-8 only, the one encoding the Encoding standard lets TextEncoder use.
+  class TextEncoder {
+    get encoding() {
+      return "utf-8";
+    }
+    encode(input = "") {
+      return coreEncode(`${input}`);
+    }
+  }
+
+  const utf8Labels = ["utf-8", "utf8", "unicode-1-1-utf-8"];
+
+  // The bytes of an ArrayBuffer or a view of one, as a Uint8Array.
+  function bytesOf(input) {
+    if (passes(ArrayBufferPrototypeGetByteLength, input)) return new Uint8ArrayCtor(input);
+    if (ArrayBufferIsView(input)) {
+      if (TypedArrayPrototypeGetTag(input) !== undefined) {
+        return new Uint8ArrayCtor(
+          TypedArrayPrototypeGetBuffer(input),
+          TypedArrayPrototypeGetByteOffset(input),
+          TypedArrayPrototypeGetByteLength(input),
+        );
+      }
+      return new Uint8ArrayCtor(
+        DataViewPrototypeGetBuffer(input),
+        DataViewPrototypeGetByteOffset(input),
+        DataViewPrototypeGetByteLength(input),
+      );
+    }
+    throw new TypeError("The provided value is not an ArrayBuffer or a view of one.");
+  }
+
+  // Whether `bytes` is well-formed UTF-8 (for a fatal decoder).
+  function isWellFormedUtf8(bytes) {
+    const length = bytes.length;
+    for (let i = 0; i < length;) {
+      const first = bytes[i];
+      if (first < 0x80) {
+        i++;
+        continue;
+      }
+      let count;
+      let min;
+      if (first >= 0xc2 && first <= 0xdf) {
+        count = 1;
+        min = 0x80;
+      } else if (first >= 0xe0 && first <= 0xef) {
+        count = 2;
+        min = 0x800;
+      } else if (first >= 0xf0 && first <= 0xf4) {
+        count = 3;
+        min = 0x10000;
+      } else {
+        return false;
+      }
+      let point = first & (0x3f >> count);
+      for (let j = 1; j <= count; j++) {
+        const next = bytes[i + j];
+        if (next === undefined || (next & 0xc0) !== 0x80) return false;
+        point = (point << 6) | (next & 0x3f);
+      }
+      if (point < min || point > 0x10ffff || (point >= 0xd800 && point <= 0xdfff)) return false;
+      i += count + 1;
+    }
+    return true;
+  }
+
+  class TextDecoder {
+    #fatal;
+    #ignoreBOM;
+    constructor(label = "utf-8", options = undefined) {
+      const name = StringPrototypeToLowerCase(StringPrototypeTrim(`${label}`));
+      if (!includes(utf8Labels, name)) {
+        throw new RangeError(`The encoding label provided ('${label}') is not supported: only utf-8 is.`);
+      }
+      this.#fatal = options != null && !!options.fatal;
+      this.#ignoreBOM = options != null && !!options.ignoreBOM;
+    }
+    get encoding() {
+      return "utf-8";
+    }
+    get fatal() {
+      return this.#fatal;
+    }
+    get ignoreBOM() {
+      return this.#ignoreBOM;
+    }
+    decode(input = new Uint8ArrayCtor(0), options = undefined) {
+      if (options != null && options.stream) {
+        throw new TypeError("TextDecoder: streaming ({ stream: true }) is not supported.");
+      }
+      const bytes = bytesOf(input);
+      if (this.#fatal && !isWellFormedUtf8(bytes)) {
+        throw new TypeError("The encoded data was not valid utf-8.");
+      }
+      const text = coreDecode(bytes);
+      // deno_core drops a leading BOM; ignoreBOM means keep it.
+      const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+      return this.#ignoreBOM && bom ? `\ufeff${text}` : text;
+    }
+  }
+
+  defineWebGlobal("TextEncoder", TextEncoder);
+  defineWebGlobal("TextDecoder", TextDecoder);
 
   // --- atob / btoa --------------------------------------------------------------
   // Both build their output from arrays of character codes, turned into a
