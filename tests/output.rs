@@ -54,11 +54,21 @@ async fn console_table_draws_a_box() {
 async fn console_log_applies_format_specifiers() {
     let server = Server::start().await;
     let record = server
-        .run_and_wait("console.log('%s is %d', 'x', 42)")
+        .run_and_wait(
+            "console.log('%s is %d', 'x', 42); const c = {}; c.c = c; \
+             console.log('%j %j %j', { a: 1 }, c, { b: 1n })",
+        )
         .await;
     assert_eq!(record["status"], "completed", "{record}");
     let id = common::execution_id(&record);
-    assert_eq!(server.output_lines(&id).await, ["x is 42"]);
+    assert_eq!(
+        server.output_lines(&id).await,
+        [
+            "x is 42",
+            // A cycle is `[Circular]` as in Node; any other failure says what.
+            r#"{"a":1} [Circular] [TypeError: Do not know how to serialize a BigInt]"#
+        ]
+    );
 }
 
 #[tokio::test]

@@ -873,11 +873,19 @@
     }
   }
 
+  // `%j`: JSON, `[Circular]` for a cycle as in Node, and what went wrong
+  // otherwise (a BigInt, a throwing toJSON) instead of throwing from the log.
   function formatJson(arg) {
     try {
       return `${JSONStringify(arg)}`;
-    } catch {
-      return "[Circular]";
+    } catch (error) {
+      let message;
+      try {
+        message = ErrorPrototypeToString(error);
+      } catch {
+        message = "Error";
+      }
+      return contains(message, "circular structure") ? "[Circular]" : `[${message}]`;
     }
   }
 
