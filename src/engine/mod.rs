@@ -403,11 +403,10 @@ impl Engine {
         let heap = match (stop, &evaluated) {
             (None, Ok(_)) => match heap::encode(&blob) {
                 Ok(object) if object.len() > MAX_HEAP_OBJECT_BYTES => {
+                    let (size, limit) = sizes(object.len(), MAX_HEAP_OBJECT_BYTES);
                     return Outcome::failed(format!(
-                        "the code completed, but its heap snapshot is {} compressed, more \
-                         than the {} a stored heap may be; keep less data in the heap",
-                        mebibytes(object.len()),
-                        mebibytes(MAX_HEAP_OBJECT_BYTES)
+                        "the code completed, but its heap snapshot is {size} compressed, more \
+                         than the {limit} a stored heap may be; keep less data in the heap"
                     ));
                 }
                 Ok(object) => Some(object),
@@ -604,12 +603,13 @@ fn classify(
         (Some(StopReason::HeapExceeded), _) => {
             Outcome::failed(limits::heap_exceeded_message(job.heap_memory_max_mb))
         }
-        (None, Ok(result)) if result.len() > MAX_RESULT_BYTES => Outcome::failed(format!(
-            "the result is {} as text, more than the {} a result may be; return less, \
-             or print the data with console.log and page through the output",
-            mebibytes(result.len()),
-            mebibytes(MAX_RESULT_BYTES)
-        )),
+        (None, Ok(result)) if result.len() > MAX_RESULT_BYTES => {
+            let (size, limit) = sizes(result.len(), MAX_RESULT_BYTES);
+            Outcome::failed(format!(
+                "the result is {size} as text, more than the {limit} a result may be; return \
+                 less, or print the data with console.log and page through the output"
+            ))
+        }
         (None, Ok(result)) => Outcome::Completed { result, heap },
         (None, Err(error)) => Outcome::Failed {
             error: cut_error(without_runtime_frames(error)),
@@ -652,6 +652,17 @@ fn cut_error(mut error: String) -> String {
 /// A byte count for messages: `12.3 MiB`.
 fn mebibytes(bytes: usize) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// A size over its limit and the limit, in MiB to one decimal, or in bytes
+/// where MiB would show the two alike ("16.0 MiB, more than 16.0 MiB").
+fn sizes(size: usize, limit: usize) -> (String, String) {
+    let (size_mib, limit_mib) = (mebibytes(size), mebibytes(limit));
+    if size_mib == limit_mib {
+        (format!("{size} bytes"), format!("{limit} bytes"))
+    } else {
+        (size_mib, limit_mib)
+    }
 }
 
 /// The globals through which JS could reach deno_core's ops. deno_core needs
@@ -979,6 +990,18 @@ fn without_uncaught(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_over_a_limit_never_read_alike() {
+        assert_eq!(
+            sizes(17 * 1024 * 1024, 16 * 1024 * 1024),
+            ("17.0 MiB".to_owned(), "16.0 MiB".to_owned())
+        );
+        assert_eq!(
+            sizes(16 * 1024 * 1024 + 1, 16 * 1024 * 1024),
+            ("16777217 bytes".to_owned(), "16777216 bytes".to_owned())
+        );
+    }
 
     #[test]
     fn runtime_frames_are_dropped_and_the_agents_kept() {
