@@ -126,6 +126,35 @@ async fn static_tokens_from_flags() {
         StatusCode::NOT_FOUND,
         "only with JWT auth"
     );
+    // Discovery documents we do not serve are 404, not 401: clients probing
+    // for them treat only 404 as "not here".
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let response = reqwest::get(server.url(path)).await.expect("GET");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+
+    // Two Authorization headers: which one counts would depend on who reads
+    // them, so neither does.
+    let mut two = reqwest::header::HeaderMap::new();
+    two.append(
+        "authorization",
+        "Bearer first-token".parse().expect("value"),
+    );
+    two.append("authorization", "Bearer wrong".parse().expect("value"));
+    let response = reqwest::Client::new()
+        .post(server.url("/mcp"))
+        .headers(two)
+        .header("accept", common::http::MCP_ACCEPT)
+        .json(&initialize_request("2025-06-18"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.expect("a JSON error");
+    assert_eq!(body["error"]["code"], "invalid_request", "{body}");
 }
 
 #[tokio::test]
@@ -416,4 +445,42 @@ async fn protected_resource_metadata_is_served_with_jwt_auth() {
         ),
         "{challenge}"
     );
+}
+
+/// A JWKS that cannot be fetched is the server's problem, not the token's:
+/// 503 with `Retry-After`, so the client keeps its token; static tokens
+/// still work.
+#[tokio::test]
+async fn an_unreachable_jwks_is_503_not_401() {
+    let key = SigningKey::generate("k1");
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/jwks.json", closed.local_addr().expect("addr"));
+    drop(closed);
+    let server = HttpServer::start(&[
+        "--auth-jwks-url",
+        &url,
+        "--auth-issuer",
+        ISSUER,
+        "--auth-audience",
+        AUDIENCE,
+        "--auth-tokens",
+        "ops-token",
+    ])
+    .await;
+    let response = post_mcp(
+        &reqwest::Client::new(),
+        &server.url("/mcp"),
+        None,
+        Some(&key.sign(&good_claims())),
+        &initialize_request("2025-06-18"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "30");
+    let body: Value = response.json().await.expect("a JSON error");
+    assert_eq!(body["error"]["code"], "auth_unavailable", "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("cannot be reached"), "{body}");
+    assert_accepts(&server, "ops-token").await;
 }

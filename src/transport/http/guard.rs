@@ -5,8 +5,10 @@
 //! 127.0.0.1 and then talk to a server on localhost as if it were same-origin.
 //! Such requests still carry the attacker's name in `Host` and their page's
 //! `Origin`, so refusing unknown names closes the hole. The default allows
-//! the loopback names only. `/healthz` stays open for probes that address the
-//! server by IP or service name.
+//! the loopback names only. `/healthz` and `/readyz` stay open for probes
+//! that address the server by IP or service name (a load balancer's or
+//! Kubernetes' health check sends the target's address as `Host`); they
+//! answer a status, nothing a page could abuse.
 
 use std::net::Ipv6Addr;
 use std::sync::Arc;
@@ -20,8 +22,8 @@ use axum::response::Response;
 use super::HttpError;
 use super::reject::rejection;
 
-/// The liveness probe, reachable under any name.
-const EXEMPT_PATH: &str = "/healthz";
+/// The liveness and readiness probes, reachable under any name.
+const EXEMPT_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 /// The configured `Host` and `Origin` allow-lists.
 #[derive(Debug, Clone)]
@@ -111,7 +113,7 @@ pub async fn check_host_and_origin(
     request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path() != EXEMPT_PATH
+    if !EXEMPT_PATHS.contains(&request.uri().path())
         && let Err(reason) = guard.check(request.uri(), request.headers())
     {
         tracing::warn!(

@@ -51,7 +51,16 @@ pub enum JwtError {
     MissingClaim(String),
     #[error("the token was refused: {0}")]
     Other(String),
+    /// Not the token's fault: the key set to check it against could not be
+    /// fetched (and none cached has its key). Answered 503, not 401, so a
+    /// client does not throw away a good token.
+    #[error("the authorization server's key set cannot be fetched ({0}); try again later")]
+    KeySetUnavailable(String),
 }
+
+/// How long a client should wait before retrying when the key set could not
+/// be fetched: the next fetch is not tried sooner.
+pub const KEY_SET_RETRY_AFTER: Duration = REFETCH_INTERVAL;
 
 impl From<jsonwebtoken::errors::Error> for JwtError {
     fn from(error: jsonwebtoken::errors::Error) -> Self {
@@ -145,6 +154,8 @@ struct Jwks {
 struct Cached {
     keys: Arc<JwkSet>,
     fetched_at: Option<Instant>,
+    /// Why the last fetch failed, until one succeeds.
+    failure: Option<String>,
 }
 
 impl Default for Cached {
@@ -152,6 +163,7 @@ impl Default for Cached {
         Self {
             keys: Arc::new(JwkSet { keys: Vec::new() }),
             fetched_at: None,
+            failure: None,
         }
     }
 }
@@ -170,7 +182,13 @@ impl Jwks {
             return Ok(key);
         }
         let keys = self.refetch().await.unwrap_or(keys);
-        select(&keys, kid, alg).ok_or(JwtError::UnknownKey)
+        if let Some(key) = select(&keys, kid, alg) {
+            return Ok(key);
+        }
+        match &self.cache.read().await.failure {
+            Some(failure) => Err(JwtError::KeySetUnavailable(failure.clone())),
+            None => Err(JwtError::UnknownKey),
+        }
     }
 
     /// Fetches the key set unless a fetch started within
@@ -191,6 +209,7 @@ impl Jwks {
                 *self.cache.write().await = Cached {
                     keys: Arc::clone(&keys),
                     fetched_at: Some(Instant::now()),
+                    failure: None,
                 };
                 Some(keys)
             }
@@ -200,6 +219,7 @@ impl Jwks {
                     %error,
                     "cannot fetch the JWKS; JWTs are checked against the cached keys"
                 );
+                self.cache.write().await.failure = Some(describe_fetch_error(&error));
                 None
             }
         }
@@ -226,6 +246,21 @@ impl Jwks {
             .filter_map(|key| serde_json::from_value::<Jwk>(key).ok())
             .collect();
         Ok(JwkSet { keys })
+    }
+}
+
+/// A failed fetch in a few words, without the URL (clients see it).
+fn describe_fetch_error(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "it did not answer in time".to_owned()
+    } else if error.is_connect() {
+        "it cannot be reached".to_owned()
+    } else if let Some(status) = error.status() {
+        format!("it answered HTTP {status}")
+    } else if error.is_decode() {
+        "its answer is not a key set".to_owned()
+    } else {
+        "the request failed".to_owned()
     }
 }
 

@@ -21,7 +21,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use self::jwt::{JwtError, JwtVerifier};
-use self::metadata::{ResourceMetadata, WELL_KNOWN};
+use self::metadata::ResourceMetadata;
 use self::tokens::StaticTokens;
 use super::HttpError;
 use super::reject::rejection;
@@ -149,15 +149,43 @@ pub async fn require_bearer(
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    if PUBLIC_PATHS.contains(&path) || path.starts_with(WELL_KNOWN) {
+    // Discovery documents are public by definition; one we do not serve is
+    // a plain 404, which is what clients probing for them look for.
+    if PUBLIC_PATHS.contains(&path) || path.starts_with(WELL_KNOWN_PREFIX) {
         return next.run(request).await;
     }
-    let outcome = match bearer_token(request.headers()) {
-        Some(token) => auth.check(token).await,
-        None => Err(Refusal::Missing),
+    let mut authorizations = request.headers().get_all(header::AUTHORIZATION).iter();
+    let outcome = match (authorizations.next(), authorizations.next()) {
+        (Some(_), Some(_)) => {
+            // Which one counts would depend on who reads the headers (a
+            // proxy, us): RFC 6750 allows one way of sending a token.
+            return rejection(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "more than one Authorization header: send exactly one",
+            );
+        }
+        (Some(value), None) => match bearer_token(value) {
+            Some(token) => auth.check(token).await,
+            None => Err(Refusal::Missing),
+        },
+        (None, _) => Err(Refusal::Missing),
     };
     match outcome {
         Ok(()) => next.run(request).await,
+        Err(Refusal::Jwt(error @ JwtError::KeySetUnavailable(_))) => {
+            tracing::warn!(path, %error, "refused a JWT that could not be checked");
+            let mut response = rejection(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "auth_unavailable",
+                error.to_string(),
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(jwt::KEY_SET_RETRY_AFTER.as_secs()),
+            );
+            response
+        }
         Err(refusal) => {
             tracing::debug!(path, ?refusal, "refused an unauthenticated request");
             auth.challenge(&refusal, request.headers())
@@ -165,10 +193,13 @@ pub async fn require_bearer(
     }
 }
 
+/// Where discovery documents live (RFC 8615).
+const WELL_KNOWN_PREFIX: &str = "/.well-known/";
+
 /// The token of an `Authorization: Bearer TOKEN` header (scheme name in any
 /// case, RFC 9110 §11.1).
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+fn bearer_token(value: &HeaderValue) -> Option<&str> {
+    let value = value.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
@@ -194,11 +225,12 @@ mod tests {
 
     #[test]
     fn bearer_scheme_is_case_insensitive() {
-        assert_eq!(bearer_token(&headers("Bearer abc")), Some("abc"));
-        assert_eq!(bearer_token(&headers("bearer   abc ")), Some("abc"));
-        assert_eq!(bearer_token(&headers("Basic abc")), None);
-        assert_eq!(bearer_token(&headers("Bearer")), None);
-        assert_eq!(bearer_token(&HeaderMap::new()), None);
+        let token =
+            |value: &'static str| bearer_token(&HeaderValue::from_static(value)).map(str::to_owned);
+        assert_eq!(token("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(token("bearer   abc ").as_deref(), Some("abc"));
+        assert_eq!(token("Basic abc"), None);
+        assert_eq!(token("Bearer"), None);
     }
 
     #[test]
