@@ -214,15 +214,6 @@ fn quoted(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn headers(authorization: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_str(authorization).expect("header"),
-        );
-        headers
-    }
-
     #[test]
     fn bearer_scheme_is_case_insensitive() {
         let token =
