@@ -94,7 +94,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             // The plain HTTP API (/api, /healthz, /readyz, /openapi.json), on the same port.
             let api = transport::api::router(api_state);
             // Draining: new executions get 503 (and /readyz says so) while
-            // the ones in flight finish; then the listener stops.
+            // the ones in flight finish; what still runs then is cancelled,
+            // so callers waiting on it (run_js with wait_ms, /api/exec) get
+            // the cancelled record while the listener drains their requests.
             let draining = async {
                 shutdown_signal().await;
                 executor.refuse_new();
@@ -103,6 +105,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                     .is_err()
                 {
                     tracing::warn!("executions still in flight after {DRAIN:?}; cancelling them");
+                    executor.shutdown().await;
                 }
             };
             http.serve(tools, api, draining)

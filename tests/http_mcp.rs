@@ -462,6 +462,65 @@ async fn sigterm_with_an_open_session_exits_zero() {
     drop(client);
 }
 
+/// A `run_js` still waiting when the server is told to stop gets an answer
+/// before its stream ends: the execution, cancelled after the drain period,
+/// and why.
+#[tokio::test]
+async fn a_waiting_tool_call_is_answered_at_shutdown() {
+    let server = HttpServer::start(&["--stateless"]).await;
+    let http = reqwest::Client::new();
+    let url = server.url("/mcp");
+    let session = open_session(&http, &url).await;
+    let call = json!({
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": { "name": "run_js", "arguments": {
+            "code": "await new Promise(r => setTimeout(r, 25000)); 1",
+            "wait_ms": 30000,
+        } },
+    });
+    let waiting = {
+        let (http, url, session) = (http.clone(), url.clone(), session.clone());
+        tokio::spawn(async move {
+            let response = post_mcp(&http, &url, Some(&session), None, &call).await;
+            assert_eq!(response.status(), 200);
+            mcp_messages(response).await
+        })
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let listed: Value = http
+            .get(server.url("/api/executions"))
+            .send()
+            .await
+            .expect("GET /api/executions")
+            .json()
+            .await
+            .expect("JSON");
+        if listed["executions"][0]["status"] == "running" {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "the execution never ran");
+        tokio::time::sleep(common::POLL_INTERVAL).await;
+    }
+    let status = server.terminate().await;
+    assert!(status.success(), "exit status {status}");
+    let answers = waiting.await.expect("the waiting call");
+    let answer = answers
+        .iter()
+        .find(|answer| answer["id"] == 7)
+        .unwrap_or_else(|| panic!("no answer to the call: {answers:?}"));
+    let record = &answer["result"]["structuredContent"];
+    assert_eq!(record["status"], "cancelled", "{answer}");
+    assert!(
+        record["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("server shut down")),
+        "{answer}"
+    );
+}
+
 #[tokio::test]
 async fn port_in_use_fails_with_the_address() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");

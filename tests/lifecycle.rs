@@ -3,6 +3,8 @@
 mod common;
 
 use common::{Server, ServerOptions, error_of};
+use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest};
+use rmcp::service::PeerRequestOptions;
 use serde_json::json;
 
 /// Runs forever; the longest timeout the default server allows (30 s) keeps
@@ -171,4 +173,42 @@ async fn cancelling_queued_executions_frees_their_code() {
     let grown = resident_bytes(server.pid()).saturating_sub(before);
     assert!(grown < 60 << 20, "the server grew by {} MB", grown >> 20);
     server.cancel(&busy).await;
+}
+
+/// A client that cancels a `run_js` call still waiting (`wait_ms`) never
+/// learns the execution's id: the execution is cancelled with the call,
+/// instead of holding a worker until its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_waiting_run_js_call_cancels_its_execution() {
+    let server = Server::start_with(&["--stateless"]).await;
+    let arguments = json!({ "code": "while (true) {}", "wait_ms": 20_000 })
+        .as_object()
+        .cloned()
+        .expect("an object");
+    let call = ClientRequest::CallToolRequest(CallToolRequest::new(
+        CallToolRequestParams::new("run_js").with_arguments(arguments),
+    ));
+    let handle = server
+        .client()
+        .send_cancellable_request(call, PeerRequestOptions::no_options())
+        .await
+        .expect("send tools/call");
+    let started = std::time::Instant::now();
+    let id = loop {
+        let listed = server.list().await;
+        if let Some(entry) = listed.iter().find(|entry| entry["status"] == "running") {
+            break common::execution_id(entry);
+        }
+        assert!(started.elapsed() < common::DEADLINE, "it never ran");
+        tokio::time::sleep(common::POLL_INTERVAL).await;
+    };
+    handle.cancel(None).await.expect("notifications/cancelled");
+
+    let record = server.wait_final(&id).await;
+    assert_eq!(record["status"], "cancelled", "{record}");
+    assert!(
+        error_of(&record).contains("run_js call that started it was cancelled"),
+        "{record}"
+    );
+    assert_eq!(server.eval("'still served'").await, "still served");
 }

@@ -52,6 +52,9 @@ pub enum CancelReason {
     Requested,
     /// The `/api/exec` caller went away before the execution finished.
     ClientGone,
+    /// The `run_js` call waiting for it was cancelled by its client
+    /// (`notifications/cancelled`) or lost its MCP session.
+    CallCancelled,
     /// The server shut down with the execution still in flight.
     ShuttingDown,
 }
@@ -61,6 +64,9 @@ impl CancelReason {
         match self {
             Self::Requested => "cancelled on request (cancel_execution)",
             Self::ClientGone => "cancelled: the client that ran it disconnected before it finished",
+            Self::CallCancelled => {
+                "cancelled: the run_js call that started it was cancelled before it finished"
+            }
             Self::ShuttingDown => "cancelled: the server shut down before it finished",
         }
     }

@@ -18,7 +18,7 @@ use super::{
     ExecutionIdParams, GetExecutionOutputParams, ListExecutionsParams, ListExecutionsResponse,
     Paging, RunJsParams, RunJsResponse, ToolError,
 };
-use crate::executor::{ExecutionRecord, Executor, OutputPage};
+use crate::executor::{CancelReason, ExecutionRecord, Executor, OutputPage};
 use crate::sessions::SessionStore;
 
 /// The name the server announces at MCP initialization.
@@ -86,13 +86,24 @@ impl McpV8 {
     async fn run_js(
         &self,
         Parameters(params): Parameters<RunJsParams>,
+        context: RequestContext<RoleServer>,
     ) -> Result<Json<RunJsResponse>, ToolError> {
         let wait = params.wait()?;
         let execution_id = self.executor.submit(params.into_request())?;
         let record = if wait.is_zero() {
             self.executor.get(&execution_id)
         } else {
-            self.executor.wait(&execution_id, wait).await
+            tokio::select! {
+                record = self.executor.wait(&execution_id, wait) => record,
+                // The client cancelled this call, or its session ended: the
+                // answer carrying the execution id will never be read, so
+                // nobody could follow or cancel the execution. Stop it, as
+                // /api/exec does when its client disconnects.
+                () = context.ct.cancelled() => self
+                    .executor
+                    .cancel_because(&execution_id, CancelReason::CallCancelled)
+                    .await,
+            }
         }
         .map_err(|error| ToolError::after_submit(&execution_id, error))?;
         Ok(Json(record.into()))
