@@ -192,6 +192,29 @@ async fn malformed_messages_get_json_rpc_errors() {
         let message = answer["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains(words), "{body}: {answer}");
     }
+    // An initialize rmcp cannot read would be refused for lacking a session.
+    let mut initialize = initialize_request("2025-06-18");
+    initialize["params"]
+        .as_object_mut()
+        .expect("params")
+        .remove("clientInfo");
+    let response = http
+        .post(&url)
+        .header("accept", common::http::MCP_ACCEPT)
+        .json(&initialize)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 400);
+    let answer: Value = response.json().await.expect("a JSON-RPC error body");
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("missing field `clientInfo`")),
+        "{answer}"
+    );
+
     // A wrong Content-Type is still rmcp's 415.
     let response = http
         .post(&url)

@@ -199,7 +199,9 @@ impl ServerHandler for McpV8 {
 
 /// The error for a request rmcp could not read: invalid params of a method we
 /// serve, with serde's words for what is wrong; otherwise an unknown method.
-fn unreadable_request(method: &str, params: Option<Value>) -> ErrorData {
+/// (Also used by the HTTP transport for an `initialize` it must answer
+/// itself, before any session exists.)
+pub fn unreadable_request(method: &str, params: Option<Value>) -> ErrorData {
     let problem = match method {
         "tools/call" => params_problem::<CallToolRequestParams>(params),
         "tools/list" => params_problem::<PaginatedRequestParams>(params),

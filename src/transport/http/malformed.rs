@@ -20,8 +20,12 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rmcp::model::{ClientJsonRpcMessage, ErrorCode};
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientRequest, CustomRequest, ErrorCode, JsonRpcMessage, JsonRpcRequest,
+};
 use serde_json::{Value, json};
+
+use crate::tools::unreadable_request;
 
 /// Passes a POST on to rmcp only when its body is one JSON-RPC message.
 pub async fn refuse_malformed_posts(
@@ -78,10 +82,11 @@ struct Problem {
     message: String,
 }
 
-/// `Ok` when `body` is one message rmcp can read.
+/// `Ok` when `body` is one message rmcp can read, and act on.
 fn check(body: &[u8]) -> Result<(), Problem> {
-    let Err(unreadable) = serde_json::from_slice::<ClientJsonRpcMessage>(body) else {
-        return Ok(());
+    let unreadable = match serde_json::from_slice::<ClientJsonRpcMessage>(body) {
+        Ok(message) => return check_initialize(message),
+        Err(unreadable) => unreadable,
     };
     let value = match serde_json::from_slice::<Value>(body) {
         Ok(value) => value,
@@ -98,6 +103,32 @@ fn check(body: &[u8]) -> Result<(), Problem> {
         code: ErrorCode::INVALID_REQUEST,
         message: format!("invalid request: {}", what_is_wrong(&value, &unreadable)),
     })
+}
+
+/// An `initialize` whose params rmcp cannot read is a request of no method
+/// it knows, which it refuses before any handler sees it, in plain text, for
+/// lacking a session; answered here with what is wrong instead (-32602).
+fn check_initialize(message: ClientJsonRpcMessage) -> Result<(), Problem> {
+    let JsonRpcMessage::Request(JsonRpcRequest { id, request, .. }) = message else {
+        return Ok(());
+    };
+    match request {
+        ClientRequest::CustomRequest(CustomRequest { method, params, .. })
+            if method == "initialize" =>
+        {
+            let error = unreadable_request(&method, params);
+            if error.code != ErrorCode::INVALID_PARAMS {
+                // Readable after all: rmcp's to answer.
+                return Ok(());
+            }
+            Err(Problem {
+                id: serde_json::to_value(&id).unwrap_or(Value::Null),
+                code: error.code,
+                message: error.message.into_owned(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The first rule of a JSON-RPC 2.0 message that `value` breaks, in words;
@@ -230,6 +261,20 @@ mod tests {
                 problem.message
             );
         }
+    }
+
+    #[test]
+    fn an_initialize_with_unreadable_params_says_what_is_wrong() {
+        let problem = problem(
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}}"#,
+        );
+        assert_eq!(problem.code, ErrorCode::INVALID_PARAMS);
+        assert_eq!(problem.id, json!(1));
+        assert!(
+            problem.message.contains("missing field `clientInfo`"),
+            "{}",
+            problem.message
+        );
     }
 
     #[test]
