@@ -297,6 +297,31 @@ async fn sessions_end_after_session_idle_secs_without_requests() {
     let again = open_session(&http, &url).await;
     let response = post_mcp(&http, &url, Some(&again), None, &ping).await;
     assert_eq!(response.status(), 200);
+
+    // A tool call longer than the idle time is no idleness: it is answered,
+    // and its session lives on.
+    let call = json!({
+        "jsonrpc": "2.0",
+        "id": 3,
+        "method": "tools/call",
+        "params": { "name": "run_js", "arguments": {
+            "code": "await new Promise(r => setTimeout(r, 3500)); 'answered'",
+            "wait_ms": 10000,
+        } },
+    });
+    let response = post_mcp(&http, &url, Some(&again), None, &call).await;
+    assert_eq!(response.status(), 200);
+    let answers = mcp_messages(response).await;
+    let answer = answers
+        .iter()
+        .find(|answer| answer["id"] == 3)
+        .unwrap_or_else(|| panic!("no answer to the long call: {answers:?}"));
+    assert_eq!(
+        answer["result"]["structuredContent"]["result"], "answered",
+        "{answer}"
+    );
+    let response = post_mcp(&http, &url, Some(&again), None, &ping).await;
+    assert_eq!(response.status(), 200, "the session outlived its long call");
 }
 
 /// At `max_sessions`, a new session ends the one idle longest (whose client

@@ -9,10 +9,15 @@
 //! session instead would let one leaking client lock every other one out.
 //! A session with a request in flight (a long tool call) is not idle: it is
 //! ended only when every session has one.
+//!
+//! Idle sessions are ended here too, after `idle` without a request and
+//! with none in flight. (rmcp's own idle timeout counts from the last
+//! message, so it ended a session in the middle of a tool call longer than
+//! the timeout, and the call's answer was lost.)
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
@@ -20,9 +25,10 @@ use rmcp::transport::streamable_http_server::session::ServerSseMessage;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{RestoreOutcome, SessionId, SessionManager};
 
-/// rmcp's [`LocalSessionManager`], holding at most `max` sessions.
+/// rmcp's [`LocalSessionManager`], holding at most `max` sessions and
+/// ending those idle for longer than `idle`.
 pub struct BoundedSessions {
-    inner: LocalSessionManager,
+    inner: Arc<LocalSessionManager>,
     max: usize,
     usage: Arc<Mutex<HashMap<SessionId, Usage>>>,
     /// Held while making room and creating, so that concurrent creations
@@ -41,11 +47,21 @@ struct Usage {
 }
 
 impl BoundedSessions {
-    pub fn new(inner: LocalSessionManager, max: usize) -> Self {
+    /// Must be called inside a tokio runtime: it starts the task that ends
+    /// idle sessions (which stops once this is dropped). `inner` should
+    /// have no idle timeout of its own.
+    pub fn new(inner: LocalSessionManager, max: usize, idle: Duration) -> Self {
+        let inner = Arc::new(inner);
+        let usage = Arc::default();
+        tokio::spawn(end_idle_sessions(
+            Arc::downgrade(&inner),
+            Arc::clone(&usage),
+            idle,
+        ));
         Self {
             inner,
             max: max.max(1),
-            usage: Arc::default(),
+            usage,
             creating: tokio::sync::Mutex::default(),
         }
     }
@@ -87,6 +103,45 @@ impl BoundedSessions {
                 tracing::warn!(session_id = %victim, %error, "ending an MCP session");
             }
             lock(&self.usage).remove(&victim);
+        }
+    }
+}
+
+/// Every so often (a quarter of `idle`, between 250 ms and 30 s), ends the
+/// sessions without a request in flight whose last use is `idle` ago, until
+/// the manager is gone.
+async fn end_idle_sessions(
+    manager: Weak<LocalSessionManager>,
+    usage: Arc<Mutex<HashMap<SessionId, Usage>>>,
+    idle: Duration,
+) {
+    let period = (idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(manager) = manager.upgrade() else {
+            return;
+        };
+        let open: Vec<SessionId> = manager.sessions.read().await.keys().cloned().collect();
+        let expired: Vec<SessionId> = {
+            let mut usage = lock(&usage);
+            usage.retain(|id, _| open.contains(id));
+            open.into_iter()
+                .filter(|id| {
+                    // A session not seen yet starts its idle time now.
+                    let used = usage.entry(id.clone()).or_insert(Usage {
+                        last_used: Instant::now(),
+                        in_flight: 0,
+                    });
+                    used.in_flight == 0 && used.last_used.elapsed() >= idle
+                })
+                .collect()
+        };
+        for id in expired {
+            tracing::info!(session_id = %id, idle_secs = idle.as_secs(), "ending an idle MCP session");
+            if let Err(error) = manager.close_session(&id).await {
+                tracing::warn!(session_id = %id, %error, "ending an MCP session");
+            }
+            lock(&usage).remove(&id);
         }
     }
 }

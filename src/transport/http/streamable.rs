@@ -6,11 +6,12 @@
 //! 2025-11-25 and earlier) get a stateful session; 2026-07-28 requests carry
 //! their protocol version themselves and are served without one.
 //!
-//! A session that sees no request for `session_idle` is ended (rmcp's own
-//! default, 5 minutes, is shorter than an agent's pause for thought); the
-//! client's next request gets 404 and it initializes again, as the spec asks.
-//! So does the session idle longest when `max_sessions` are open and a new
-//! one starts (see [`BoundedSessions`]).
+//! A session that sees no request for `session_idle`, and has none in
+//! flight, is ended by [`BoundedSessions`] (rmcp's own timeout, 5 minutes,
+//! is shorter than an agent's pause for thought, and runs out during a long
+//! tool call); the client's next request gets 404 and it initializes again,
+//! as the spec asks. So does the session idle longest when `max_sessions`
+//! are open and a new one starts.
 //!
 //! A POST whose body is not one JSON-RPC message never reaches rmcp: it is
 //! answered with 400 and a JSON-RPC error by [`malformed`].
@@ -53,8 +54,9 @@ pub fn routes(
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(BoundedSessions::new(
-            sessions_ending_after(session_idle),
+            without_idle_timeout(),
             max_sessions,
+            session_idle,
         )),
         config,
     );
@@ -66,9 +68,11 @@ pub fn routes(
         ))
 }
 
-/// rmcp's session manager, with our idle timeout.
-fn sessions_ending_after(session_idle: Duration) -> LocalSessionManager {
+/// rmcp's session manager, without its idle timeout: it counts from the
+/// last message, so a session timed out in the middle of a long tool call.
+/// [`BoundedSessions`] ends idle sessions instead.
+fn without_idle_timeout() -> LocalSessionManager {
     let mut manager = LocalSessionManager::default();
-    manager.session_config.keep_alive = Some(session_idle);
+    manager.session_config.keep_alive = None;
     manager
 }
