@@ -125,6 +125,19 @@ async fn sessions_negotiate_versions_and_end_with_delete() {
         .await
         .expect("GET");
     assert_eq!(response.status(), 404, "no stream for a deleted session");
+    for gone in [session.as_str(), "00000000-0000-0000-0000-000000000000"] {
+        let response = http
+            .delete(&url)
+            .header("mcp-session-id", gone)
+            .send()
+            .await
+            .expect("DELETE");
+        assert_eq!(
+            response.status(),
+            404,
+            "DELETE of a session that is not there"
+        );
+    }
 }
 
 /// Opens a 2025-06-18 session on the raw wire; returns its id.

@@ -20,7 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::middleware;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use rmcp::transport::common::http_header::HEADER_SESSION_ID;
+use rmcp::transport::streamable_http_server::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
@@ -51,21 +56,43 @@ pub fn routes(
         // guard), with the operator's lists.
         .disable_allowed_hosts()
         .disable_allowed_origins();
-    let service = StreamableHttpService::new(
-        move || Ok(server.clone()),
-        Arc::new(BoundedSessions::new(
-            without_idle_timeout(),
-            max_sessions,
-            session_idle,
-        )),
-        config,
-    );
+    let manager = Arc::new(BoundedSessions::new(
+        without_idle_timeout(),
+        max_sessions,
+        session_idle,
+    ));
+    let service =
+        StreamableHttpService::new(move || Ok(server.clone()), Arc::clone(&manager), config);
     Router::new()
         .route_service(PATH, service)
         .layer(middleware::from_fn_with_state(
             max_body_bytes,
             malformed::refuse_malformed_posts,
         ))
+        .layer(middleware::from_fn_with_state(
+            manager,
+            unknown_deletes_are_404,
+        ))
+}
+
+/// A DELETE of a session that does not exist (unknown, ended or deleted
+/// already) gets 404, as every other request naming it does; rmcp answers
+/// 202 whatever the id.
+async fn unknown_deletes_are_404(
+    State(manager): State<Arc<BoundedSessions>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() == Method::DELETE
+        && let Some(id) = request
+            .headers()
+            .get(HEADER_SESSION_ID)
+            .and_then(|value| value.to_str().ok())
+        && !manager.has_session(&id.into()).await.unwrap_or(true)
+    {
+        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+    }
+    next.run(request).await
 }
 
 /// rmcp's session manager, without its idle timeout: it counts from the
