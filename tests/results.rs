@@ -547,3 +547,54 @@ async fn structured_clone_and_text_coding_work() {
         .await;
     assert_eq!(resumed["result"], "h\u{e9}", "{resumed}");
 }
+
+/// `crypto.getRandomValues` and `crypto.randomUUID` draw on the operating
+/// system's randomness, in both kinds of engine and in a resumed heap.
+#[tokio::test]
+async fn crypto_gives_random_values_and_uuids() {
+    let cases = [
+        (
+            "const ids = [crypto.randomUUID(), crypto.randomUUID()]; ids[0] !== ids[1] && \
+             ids.every(id => /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id))",
+            "true",
+        ),
+        (
+            "const a = new Uint8Array(64); crypto.getRandomValues(a.subarray(32)) instanceof Uint8Array \
+             && a.slice(0, 32).every(x => x === 0) && a.slice(32).some(x => x !== 0)",
+            "true",
+        ),
+        (
+            "crypto.getRandomValues(new Uint32Array(16384)).length",
+            "16384",
+        ),
+    ];
+    let refusals = [
+        ("crypto.getRandomValues(new Float64Array(2))", "typeerror"),
+        (
+            "crypto.getRandomValues(new Uint8Array(65537))",
+            "quotaexceedederror",
+        ),
+    ];
+    for args in [&["--stateless"][..], &[]] {
+        let server = Server::start_with(args).await;
+        for (code, expected) in cases {
+            assert_eq!(server.eval(code).await, expected, "{args:?} {code}");
+        }
+        for (code, expected) in refusals {
+            let record = server.run_and_wait(code).await;
+            assert!(
+                error_of(&record).starts_with(expected),
+                "{args:?} {code}: {record}"
+            );
+        }
+    }
+    let server = Server::start().await;
+    let record = server
+        .run_and_wait("globalThis.first = crypto.randomUUID(); 1")
+        .await;
+    let heap = record["heap"].as_str().expect("a heap");
+    let resumed = server
+        .run_and_wait_with(json!({ "code": "crypto.randomUUID() !== first", "heap": heap }))
+        .await;
+    assert_eq!(resumed["result"], "true", "{resumed}");
+}

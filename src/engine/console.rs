@@ -1,10 +1,13 @@
-//! Console capture: the one op the bootstrap JS calls for every console line.
+//! The runtime's own ops: console capture, the one op the bootstrap JS calls
+//! for every console line, and the operating system's randomness for
+//! `crypto.getRandomValues` and `crypto.randomUUID`.
 //!
 //! The JS side (`js/bootstrap.js`) does all formatting; Rust only receives the
 //! finished line and its level and hands it to the execution's sink, which the
 //! worker streams to the parent while the code is still running.
 
 use deno_core::{OpState, op2};
+use deno_error::JsErrorBox;
 use serde::{Deserialize, Serialize};
 
 /// Severity of a console line, as `console.debug/log/warn/error` chose it.
@@ -40,4 +43,12 @@ pub fn op_mcp_console(state: &mut OpState, #[smi] level: u32, #[string] text: &s
     }
 }
 
-deno_core::extension!(mcp_v8_runtime, ops = [op_mcp_console]);
+/// Fills `buffer` from the operating system's random source (getrandom(2)).
+/// The JS side bounds the size (65 536 bytes, as the Web Crypto API does).
+#[op2(fast)]
+pub fn op_mcp_random_fill(#[buffer] buffer: &mut [u8]) -> Result<(), JsErrorBox> {
+    getrandom::fill(buffer)
+        .map_err(|error| JsErrorBox::generic(format!("the system's random source failed: {error}")))
+}
+
+deno_core::extension!(mcp_v8_runtime, ops = [op_mcp_console, op_mcp_random_fill]);

@@ -1,10 +1,10 @@
 // mcp-v8 bootstrap: evaluated once into the startup snapshot.
 //
 // Installs what agent code expects from a JS runtime (console, timers, atob,
-// btoa, structuredClone, TextEncoder, TextDecoder) and the result encoder the
-// Rust side calls after an execution. Runs
-// as a classic script at snapshot time, so everything happens synchronously
-// at top level and no timer may be left pending.
+// btoa, structuredClone, TextEncoder, TextDecoder, crypto) and the result
+// encoder the Rust side calls after an execution. Runs as a classic script
+// at snapshot time, so everything happens synchronously at top level and no
+// timer may be left pending.
 (function () {
   "use strict";
 
@@ -1334,6 +1334,50 @@
 
   defineWebGlobal("TextEncoder", TextEncoder);
   defineWebGlobal("TextDecoder", TextDecoder);
+
+  // --- crypto.getRandomValues, crypto.randomUUID ----------------------------
+  // The operating system's randomness (getrandom(2)) through our op; no
+  // crypto.subtle.
+  const opRandomFill = core.ops.op_mcp_random_fill;
+  // The Web Crypto API's bound on one call.
+  const MAX_RANDOM_BYTES = 65536;
+  const floatArrayTags = ["Float16Array", "Float32Array", "Float64Array"];
+
+  const crypto = {
+    getRandomValues(array) {
+      const tag = TypedArrayPrototypeGetTag(array);
+      if (tag === undefined || includes(floatArrayTags, tag)) {
+        throw new TypeError("crypto.getRandomValues takes an integer typed array (Uint8Array, Int32Array, ...)");
+      }
+      const byteLength = TypedArrayPrototypeGetByteLength(array);
+      if (byteLength > MAX_RANDOM_BYTES) {
+        const error = new Error(
+          `crypto.getRandomValues fills at most ${MAX_RANDOM_BYTES} bytes at once; ${byteLength} were asked for`,
+        );
+        error.name = "QuotaExceededError";
+        throw error;
+      }
+      opRandomFill(new Uint8ArrayCtor(
+        TypedArrayPrototypeGetBuffer(array),
+        TypedArrayPrototypeGetByteOffset(array),
+        byteLength,
+      ));
+      return array;
+    },
+    randomUUID() {
+      const bytes = new Uint8ArrayCtor(16);
+      opRandomFill(bytes);
+      bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+      bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 9562 variant
+      let uuid = "";
+      for (let i = 0; i < 16; i++) {
+        if (i === 4 || i === 6 || i === 8 || i === 10) uuid += "-";
+        uuid += StringPrototypeSlice(NumberPrototypeToString(bytes[i] + 256, 16), 1);
+      }
+      return uuid;
+    },
+  };
+  defineWebGlobal("crypto", crypto);
 
   // --- atob / btoa --------------------------------------------------------------
   // Both build their output from arrays of character codes, turned into a
