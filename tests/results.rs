@@ -549,7 +549,8 @@ async fn structured_clone_and_text_coding_work() {
 }
 
 /// `crypto.getRandomValues` and `crypto.randomUUID` draw on the operating
-/// system's randomness, in both kinds of engine and in a resumed heap.
+/// system's randomness, in both kinds of engine and in a resumed heap;
+/// `performance.now()` on the monotonic clock.
 #[tokio::test]
 async fn crypto_gives_random_values_and_uuids() {
     let cases = [
@@ -589,6 +590,11 @@ async fn crypto_gives_random_values_and_uuids() {
         }
     }
     let server = Server::start().await;
+    // performance.now(): monotonic, finer than a millisecond, and with
+    // timeOrigin it tells the wall-clock time.
+    let clock = "const a = performance.now(); let b = a; while (b === a) b = performance.now(); \
+                 b > a && b - a < 1 && Math.abs(performance.timeOrigin + b - Date.now()) < 1000";
+    assert_eq!(server.eval(clock).await, "true");
     let record = server
         .run_and_wait("globalThis.first = crypto.randomUUID(); 1")
         .await;

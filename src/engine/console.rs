@@ -1,6 +1,7 @@
 //! The runtime's own ops: console capture, the one op the bootstrap JS calls
-//! for every console line, and the operating system's randomness for
-//! `crypto.getRandomValues` and `crypto.randomUUID`.
+//! for every console line; the operating system's randomness for
+//! `crypto.getRandomValues` and `crypto.randomUUID`; the monotonic clock for
+//! `performance.now()`.
 //!
 //! The JS side (`js/bootstrap.js`) does all formatting; Rust only receives the
 //! finished line and its level and hands it to the execution's sink, which the
@@ -51,4 +52,42 @@ pub fn op_mcp_random_fill(#[buffer] buffer: &mut [u8]) -> Result<(), JsErrorBox>
         .map_err(|error| JsErrorBox::generic(format!("the system's random source failed: {error}")))
 }
 
-deno_core::extension!(mcp_v8_runtime, ops = [op_mcp_console, op_mcp_random_fill]);
+/// Milliseconds since this process's time origin, from the monotonic clock
+/// (microsecond resolution), for `performance.now()`: as in Node, the
+/// origin is the process's start ([`start_clock`], when the engine boots).
+#[op2(fast)]
+pub fn op_mcp_now() -> f64 {
+    time_origin().0.elapsed().as_secs_f64() * 1000.0
+}
+
+/// The wall-clock time of the origin, in milliseconds since the Unix epoch,
+/// for `performance.timeOrigin`.
+#[op2(fast)]
+pub fn op_mcp_time_origin() -> f64 {
+    time_origin().1
+}
+
+/// Fixes the time origin of `performance` at this moment, if not yet fixed.
+pub fn start_clock() {
+    time_origin();
+}
+
+fn time_origin() -> &'static (std::time::Instant, f64) {
+    static ORIGIN: std::sync::OnceLock<(std::time::Instant, f64)> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(|| {
+        let epoch_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64() * 1000.0);
+        (std::time::Instant::now(), epoch_ms)
+    })
+}
+
+deno_core::extension!(
+    mcp_v8_runtime,
+    ops = [
+        op_mcp_console,
+        op_mcp_random_fill,
+        op_mcp_now,
+        op_mcp_time_origin
+    ]
+);

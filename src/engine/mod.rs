@@ -171,6 +171,7 @@ pub struct Engine {
 impl Engine {
     /// Initialises V8 for this process and builds the startup snapshot.
     pub fn boot(mode: EngineMode) -> Result<Self, EngineError> {
+        console::start_clock();
         // Initialise V8 in normal mode first: if the snapshot creator were the
         // first runtime, deno_core would set `--predictable --random-seed=42`
         // for the whole process and every isolate would share one Math.random

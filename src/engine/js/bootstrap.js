@@ -1,10 +1,10 @@
 // mcp-v8 bootstrap: evaluated once into the startup snapshot.
 //
 // Installs what agent code expects from a JS runtime (console, timers, atob,
-// btoa, structuredClone, TextEncoder, TextDecoder, crypto) and the result
-// encoder the Rust side calls after an execution. Runs as a classic script
-// at snapshot time, so everything happens synchronously at top level and no
-// timer may be left pending.
+// btoa, structuredClone, TextEncoder, TextDecoder, crypto, performance) and
+// the result encoder the Rust side calls after an execution. Runs as a
+// classic script at snapshot time, so everything happens synchronously at
+// top level and no timer may be left pending.
 (function () {
   "use strict";
 
@@ -1378,6 +1378,20 @@
     },
   };
   defineWebGlobal("crypto", crypto);
+
+  // --- performance ------------------------------------------------------------
+  // Milliseconds from the worker process's start on the monotonic clock, as
+  // Node counts them (only differences mean anything to the code).
+  const opNow = core.ops.op_mcp_now;
+  const opTimeOrigin = core.ops.op_mcp_time_origin;
+  defineWebGlobal("performance", {
+    now() {
+      return opNow();
+    },
+    get timeOrigin() {
+      return opTimeOrigin();
+    },
+  });
 
   // --- atob / btoa --------------------------------------------------------------
   // Both build their output from arrays of character codes, turned into a
