@@ -140,6 +140,32 @@ async fn sessions_negotiate_versions_and_end_with_delete() {
     }
 }
 
+/// A JSON-RPC `tools/call` of `run_js` with `code`, waiting `wait_ms`.
+fn run_js_call(id: u64, code: &str, wait_ms: u64) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "method": "tools/call",
+        "params": { "name": "run_js", "arguments": { "code": code, "wait_ms": wait_ms } },
+    })
+}
+
+/// POSTs `message` on `session` in a task of its own (for a call that takes
+/// a while); the task yields the answer's JSON-RPC messages.
+fn spawn_post(
+    http: &reqwest::Client,
+    url: &str,
+    session: &str,
+    message: Value,
+) -> tokio::task::JoinHandle<Vec<Value>> {
+    let (http, url, session) = (http.clone(), url.to_owned(), session.to_owned());
+    tokio::spawn(async move {
+        let response = post_mcp(&http, &url, Some(&session), None, &message).await;
+        assert_eq!(response.status(), 200);
+        mcp_messages(response).await
+    })
+}
+
 /// Opens a 2025-06-18 session on the raw wire; returns its id.
 async fn open_session(http: &reqwest::Client, url: &str) -> String {
     let response = post_mcp(http, url, None, None, &initialize_request("2025-06-18")).await;
@@ -313,15 +339,11 @@ async fn sessions_end_after_session_idle_secs_without_requests() {
 
     // A tool call longer than the idle time is no idleness: it is answered,
     // and its session lives on.
-    let call = json!({
-        "jsonrpc": "2.0",
-        "id": 3,
-        "method": "tools/call",
-        "params": { "name": "run_js", "arguments": {
-            "code": "await new Promise(r => setTimeout(r, 3500)); 'answered'",
-            "wait_ms": 10000,
-        } },
-    });
+    let call = run_js_call(
+        3,
+        "await new Promise(r => setTimeout(r, 3500)); 'answered'",
+        10000,
+    );
     let response = post_mcp(&http, &url, Some(&again), None, &call).await;
     assert_eq!(response.status(), 200);
     let answers = mcp_messages(response).await;
@@ -397,23 +419,8 @@ async fn a_session_with_a_request_in_flight_is_not_ended_for_room() {
     let busy = open_session(&http, &url).await;
     let idle = open_session(&http, &url).await;
 
-    let call = json!({
-        "jsonrpc": "2.0",
-        "id": 5,
-        "method": "tools/call",
-        "params": { "name": "run_js", "arguments": {
-            "code": "await new Promise(r => setTimeout(r, 1500)); 7",
-            "wait_ms": 20000,
-        } },
-    });
-    let long_call = {
-        let (http, url, busy) = (http.clone(), url.clone(), busy.clone());
-        tokio::spawn(async move {
-            let response = post_mcp(&http, &url, Some(&busy), None, &call).await;
-            assert_eq!(response.status(), 200);
-            mcp_messages(response).await
-        })
-    };
+    let call = run_js_call(5, "await new Promise(r => setTimeout(r, 1500)); 7", 20000);
+    let long_call = spawn_post(&http, &url, &busy, call);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     // `idle` was used after `busy`'s call began, but has nothing in flight.
     let ping = json!({ "jsonrpc": "2.0", "id": 2, "method": "ping" });
@@ -532,23 +539,8 @@ async fn a_waiting_tool_call_is_answered_at_shutdown() {
     let http = reqwest::Client::new();
     let url = server.url("/mcp");
     let session = open_session(&http, &url).await;
-    let call = json!({
-        "jsonrpc": "2.0",
-        "id": 7,
-        "method": "tools/call",
-        "params": { "name": "run_js", "arguments": {
-            "code": "await new Promise(r => setTimeout(r, 25000)); 1",
-            "wait_ms": 30000,
-        } },
-    });
-    let waiting = {
-        let (http, url, session) = (http.clone(), url.clone(), session.clone());
-        tokio::spawn(async move {
-            let response = post_mcp(&http, &url, Some(&session), None, &call).await;
-            assert_eq!(response.status(), 200);
-            mcp_messages(response).await
-        })
-    };
+    let call = run_js_call(7, "await new Promise(r => setTimeout(r, 25000)); 1", 30000);
+    let waiting = spawn_post(&http, &url, &session, call);
     let started = std::time::Instant::now();
     loop {
         let listed: Value = http
