@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use futures::future::BoxFuture;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
 use mcp_v8::cli::{self, Cli, Command};
@@ -125,29 +125,70 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// new ones are refused, before the listener stops and they are cancelled.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C). If a handler cannot be installed
-/// the server runs on, and stops when its transport ends.
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C). A second one, while the
+/// server shuts down, ends the process at once (exit status 128 + the
+/// signal's number): whoever asks twice does not want to wait for the
+/// executions in flight. Nothing acknowledged is lost that way: session and
+/// tag writes are flushed before they are acknowledged, heaps are stored
+/// before their executions complete, and workers die with the server
+/// (`PR_SET_PDEATHSIG`). If no handler can be installed the server runs on,
+/// and stops when its transport ends.
 async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
+    let mut signals = Signals::install();
+    let first = signals.next().await;
+    tracing::info!(
+        "{} received, shutting down (send it again to exit at once)",
+        first.name
+    );
+    tokio::spawn(async move {
+        let second = signals.next().await;
+        tracing::warn!(
+            "{} received during shutdown: exiting at once, cancelling what still runs",
+            second.name
+        );
+        std::process::exit(128 + second.number);
+    });
+}
+
+/// The two signals that stop the server.
+struct Signals {
+    interrupt: Option<Signal>,
+    terminate: Option<Signal>,
+}
+
+/// One received signal: its name for the log, its number for the exit status.
+struct Received {
+    name: &'static str,
+    number: i32,
+}
+
+impl Signals {
+    fn install() -> Self {
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind)
+                .inspect_err(|error| tracing::error!(%error, "cannot listen for {name}"))
+                .ok()
+        };
+        Self {
+            interrupt: listen(SignalKind::interrupt(), "SIGINT"),
+            terminate: listen(SignalKind::terminate(), "SIGTERM"),
         }
-    };
-    let terminate = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                terminate.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+    }
+
+    /// The next signal; never resolves if neither could be installed.
+    async fn next(&mut self) -> Received {
+        tokio::select! {
+            Some(()) = recv(&mut self.interrupt) => Received { name: "SIGINT", number: libc::SIGINT },
+            Some(()) = recv(&mut self.terminate) => Received { name: "SIGTERM", number: libc::SIGTERM },
+            else => std::future::pending().await,
         }
-    };
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+async fn recv(signal: &mut Option<Signal>) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => None,
     }
 }
 

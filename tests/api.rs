@@ -364,6 +364,68 @@ async fn sigterm_drains_refusing_new_work_and_finishing_what_runs() {
     assert!(status.success(), "{status}");
 }
 
+/// A second SIGTERM while the server drains ends it at once, with the
+/// signal's exit status and its workers gone, instead of waiting out the
+/// drain for an execution that would run on for half a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_exits_at_once() {
+    let mut api = Api::start(&["--stateless"]).await;
+    let started = api
+        .post_json(
+            "/api/executions",
+            json!({ "code": "while (true) {}", "execution_timeout_secs": 30 }),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{started:?}");
+    let id = started.body["execution_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let listed = Instant::now();
+    while api.get(&format!("/api/executions/{id}")).await.ok()["status"] != "running" {
+        assert!(listed.elapsed() < DEADLINE, "the execution never ran");
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    let server_pid = api.server.child.id().expect("running");
+    let workers = common::live_children(server_pid);
+    assert!(!workers.is_empty(), "no worker processes");
+
+    let pid = libc::pid_t::try_from(server_pid).expect("pid");
+    // SAFETY: kill(2) takes plain integers.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let signalled = Instant::now();
+    while api.get("/readyz").await.status != StatusCode::SERVICE_UNAVAILABLE {
+        assert!(
+            signalled.elapsed() < DEADLINE,
+            "/readyz never said draining"
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(3), api.server.child.wait())
+        .await
+        .expect("the server exits at once on the second SIGTERM, not after the 5 s drain")
+        .expect("wait for the server");
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status}");
+    let exited = Instant::now();
+    while !workers.iter().all(|&worker| common::process_gone(worker)) {
+        assert!(exited.elapsed() < DEADLINE, "workers outlived the server");
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    // Until the pipe closes: the server and its workers have all exited.
+    let mut logged = Vec::new();
+    while let Ok(Some(line)) = tokio::time::timeout(DEADLINE, api.server.stderr.recv()).await {
+        logged.push(line);
+    }
+    assert!(
+        logged
+            .iter()
+            .any(|line| line.contains("SIGTERM received during shutdown")),
+        "{logged:#?}"
+    );
+}
+
 /// An `/api/exec` caller that goes away cancels its execution, and the
 /// record says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
