@@ -348,6 +348,24 @@ async fn waiting_code_is_stopped_at_its_deadline() {
         assert_eq!(record["status"], "timed_out", "{mode:?}: {record}");
         let duration_ms = record["duration_ms"].as_u64().expect("duration_ms");
         assert!(duration_ms < 5_000, "{mode:?}: {record}");
+        // Its value never settled: no word of timers after it.
+        assert!(!error_of(&record).contains("value was ready"), "{record}");
+
+        // Its value settled, but an interval never cleared kept it running:
+        // the error says so, since the value is lost.
+        let record = server
+            .run_and_wait_with(json!({
+                "code": "setInterval(() => {}, 50); 42",
+                "execution_timeout_secs": 1,
+            }))
+            .await;
+        assert_eq!(record["status"], "timed_out", "{mode:?}: {record}");
+        let error = error_of(&record);
+        assert!(
+            error.contains("the code's value was ready, but timers still pending")
+                && error.contains("clearinterval"),
+            "{mode:?}: {record}"
+        );
 
         let waiting = server.start_js("setTimeout(() => {}, 600000); 1").await;
         server.wait_status(&waiting, "running").await;

@@ -366,9 +366,8 @@ impl Engine {
             .loader
             .add_source_map(&file_name(job), source.source_map.clone());
         // A snapshot-free runtime drops fine, waiting or not.
-        let (flag, evaluated, _waiting) =
-            self.execute(&mut isolate.runtime, job, source, &isolate.budget, console);
-        (classify(job, flag.get(), evaluated, None), isolate.runtime)
+        let evaluation = self.execute(&mut isolate.runtime, job, source, &isolate.budget, console);
+        (classify(job, evaluation, None), isolate.runtime)
     }
 
     /// Runs the job and snapshots the heap. The snapshot is taken even when the
@@ -382,13 +381,13 @@ impl Engine {
         budget: &ArrayBufferBudget,
         console: ConsoleSink,
     ) -> Outcome {
-        let (flag, evaluated, waiting) = self.execute(&mut runtime, job, source, budget, console);
-        let stop = flag.get();
-        if waiting {
+        let evaluation = self.execute(&mut runtime, job, source, budget, console);
+        if evaluation.waiting {
             self.spent.set(true);
             std::mem::forget(runtime);
-            return classify(job, stop, evaluated, None);
+            return classify(job, evaluation, None);
         }
+        let (stop, evaluated) = (evaluation.stop, &evaluation.result);
         if stop.is_some() {
             runtime.v8_isolate().cancel_terminate_execution();
         }
@@ -401,7 +400,7 @@ impl Engine {
                  of its own that cannot be replaced), so the heap was not stored",
             );
         }
-        let heap = match (stop, &evaluated) {
+        let heap = match (stop, evaluated) {
             (None, Ok(_)) => match heap::encode(&blob) {
                 Ok(object) if object.len() > MAX_HEAP_OBJECT_BYTES => {
                     let (size, limit) = sizes(object.len(), MAX_HEAP_OBJECT_BYTES);
@@ -417,12 +416,10 @@ impl Engine {
             },
             _ => None,
         };
-        classify(job, stop, evaluated, heap)
+        classify(job, evaluation, heap)
     }
 
-    /// Evaluates the job in `runtime` under its limits; returns why JS was
-    /// stopped (if it was), the encoded result or the error text, and whether
-    /// deno_core was still waiting on a promise of the evaluation.
+    /// Evaluates the job in `runtime` under its limits.
     fn execute(
         &self,
         runtime: &mut JsRuntime,
@@ -430,7 +427,7 @@ impl Engine {
         source: &PreparedSource,
         budget: &ArrayBufferBudget,
         console: ConsoleSink,
-    ) -> (Arc<StopFlag>, Result<String, String>, bool) {
+    ) -> Evaluation {
         runtime.op_state().borrow_mut().put(console);
         hide_internals(runtime);
         install_exception_formatter(runtime);
@@ -459,21 +456,41 @@ impl Engine {
             limits::memory_allowance(job.heap_memory_max_mb),
         );
         let file_name = file_name(job);
+        let value_settled = Cell::new(false);
         let evaluated = self.event_loop.block_on(async {
             tokio::select! {
                 biased;
-                evaluated = evaluate(runtime, source, &file_name) => evaluated,
+                evaluated = evaluate(runtime, source, &file_name, &value_settled) => evaluated,
                 // The outcome is the stop reason's, whatever this says.
                 () = flag.stopped() => Err(Unfinished::waiting("stopped".to_owned())),
             }
         });
         self.watchdog.disarm();
         let waiting = matches!(&evaluated, Err(unfinished) if unfinished.waiting);
-        let evaluated = evaluated
+        let result = evaluated
             .map_err(|unfinished| unfinished.error)
             .and_then(|value| encode(runtime, value));
-        (flag, evaluated, waiting)
+        Evaluation {
+            stop: flag.get(),
+            result,
+            waiting,
+            value_settled: value_settled.get(),
+        }
     }
+}
+
+/// How a job's evaluation ended.
+struct Evaluation {
+    /// Why JS was stopped, if it was.
+    stop: Option<StopReason>,
+    /// The encoded result, or the error text.
+    result: Result<String, String>,
+    /// deno_core was still waiting on a promise of the evaluation (see
+    /// [`Unfinished`]).
+    waiting: bool,
+    /// The code's value had settled: what still ran was the event loop
+    /// (timers, pending operations), which a timeout then cut short.
+    value_settled: bool,
 }
 
 impl Outcome {
@@ -587,17 +604,17 @@ fn file_name(job: &Job) -> String {
 }
 
 /// The outcome, from why JS was stopped (if it was) and how evaluation ended.
-fn classify(
-    job: &Job,
-    stop: Option<StopReason>,
-    evaluated: Result<String, String>,
-    heap: Option<Vec<u8>>,
-) -> Outcome {
-    match (stop, evaluated) {
+fn classify(job: &Job, evaluation: Evaluation, heap: Option<Vec<u8>>) -> Outcome {
+    match (evaluation.stop, evaluation.result) {
         (Some(StopReason::TimedOut), _) => Outcome::TimedOut {
             error: format!(
-                "execution timed out after {} s (execution_timeout_secs)",
-                job.timeout.as_secs_f64()
+                "execution timed out after {} s (execution_timeout_secs){}",
+                job.timeout.as_secs_f64(),
+                if evaluation.value_settled {
+                    PENDING_WORK_HINT
+                } else {
+                    ""
+                }
             ),
         },
         (Some(StopReason::Cancelled), _) => Outcome::Cancelled,
@@ -807,12 +824,19 @@ impl Unfinished {
     }
 }
 
+/// Why a timed-out execution whose value had settled did not finish.
+const PENDING_WORK_HINT: &str = ": the code's value was ready, but timers still pending kept \
+    the execution running (a setInterval never cleared, or a long setTimeout); clear them \
+    with clearInterval/clearTimeout so it can finish and return its value";
+
 /// Runs the code, awaits its value if it is a promise, and then keeps the event
-/// loop going until it is idle (pending timers still fire).
+/// loop going until it is idle (pending timers still fire); `value_settled` is
+/// set between the two.
 async fn evaluate(
     runtime: &mut JsRuntime,
     source: &PreparedSource,
     file_name: &str,
+    value_settled: &Cell<bool>,
 ) -> Result<v8::Global<v8::Value>, Unfinished> {
     let value = match source.kind {
         SourceKind::Script => runtime
@@ -827,6 +851,7 @@ async fn evaluate(
         .with_event_loop_promise(resolution, PollEventLoopOptions::default())
         .await
         .map_err(|error| Unfinished::waiting(unsettled(error)))?;
+    value_settled.set(true);
     runtime
         .run_event_loop(PollEventLoopOptions::default())
         .await
