@@ -50,6 +50,36 @@ async fn console_table_draws_a_box() {
     );
 }
 
+/// A Map or Set is tabled by iteration order, as in Node (it used to be an
+/// empty table: they have no own keys).
+#[tokio::test]
+async fn console_table_lists_maps_and_sets() {
+    let server = Server::start().await;
+    let record = server
+        .run_and_wait(
+            "console.table(new Map([['a', { x: 1 }], [2, 'two']])); console.table(new Set(['s']))",
+        )
+        .await;
+    assert_eq!(record["status"], "completed", "{record}");
+    let id = common::execution_id(&record);
+    assert_eq!(
+        server.output_lines(&id).await,
+        [
+            "┌───────────────────┬─────┬──────────┐",
+            "│ (iteration index) │ Key │  Values  │",
+            "├───────────────────┼─────┼──────────┤",
+            "│         0         │ 'a' │ { x: 1 } │",
+            "│         1         │  2  │  'two'   │",
+            "└───────────────────┴─────┴──────────┘",
+            "┌───────────────────┬────────┐",
+            "│ (iteration index) │ Values │",
+            "├───────────────────┼────────┤",
+            "│         0         │  's'   │",
+            "└───────────────────┴────────┘",
+        ]
+    );
+}
+
 #[tokio::test]
 async fn console_log_applies_format_specifiers() {
     let server = Server::start().await;

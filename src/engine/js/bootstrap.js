@@ -1028,10 +1028,33 @@
     return join(lines, "\n");
   }
 
+  // A Map or Set is tabled as Node tables it: by iteration order, with
+  // "Key" (a Map's) and "Values" columns, values inspected whole.
+  function buildIterationTable(data, cell) {
+    const isMap = passes(MapPrototypeGetSize, data);
+    const head = isMap ? ["(iteration index)", "Key", "Values"] : ["(iteration index)", "Values"];
+    const body = [];
+    if (isMap) {
+      const iterator = MapPrototypeEntries(data);
+      for (let step = MapIteratorNext(iterator); !step.done; step = MapIteratorNext(iterator)) {
+        push(body, [`${body.length}`, cell(step.value[0]), cell(step.value[1])]);
+      }
+    } else {
+      const iterator = SetPrototypeValues(data);
+      for (let step = SetIteratorNext(iterator); !step.done; step = SetIteratorNext(iterator)) {
+        push(body, [`${body.length}`, cell(step.value)]);
+      }
+    }
+    return renderTable(head, body);
+  }
+
   // Columns: "(index)", the rows' own keys (or the given `properties`), and
   // "Values" when some rows are primitives. Cells are inspected at depth 0.
   function buildTable(data, properties) {
     const cell = (value) => inspect(value, { depth: 0, breakLength: Infinity });
+    if (passes(MapPrototypeGetSize, data) || passes(SetPrototypeGetSize, data)) {
+      return buildIterationTable(data, cell);
+    }
     const isRecord = (row) => row !== null && typeof row === "object";
     const indexKeys = ObjectKeys(data);
     const rows = [];
