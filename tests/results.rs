@@ -34,6 +34,16 @@ async fn results_are_encoded_by_type() {
             "new DataView(new ArrayBuffer(2))",
             "DataView {\n  byteLength: 2,\n  byteOffset: 0,\n  buffer: ArrayBuffer { byteLength: 2 }\n}",
         ),
+        // Proxies that cannot be looked into are shown, traps unrun, rather
+        // than failing the execution.
+        (
+            "const p = Proxy.revocable({}, {}); p.revoke(); p.proxy",
+            "<Revoked Proxy>",
+        ),
+        (
+            "new Proxy({a: 1}, { getPrototypeOf() { throw new Error('no') } })",
+            "{ a: 1 }",
+        ),
     ];
     for (code, expected) in cases {
         assert_eq!(server.eval(code).await, expected, "result of {code:?}");

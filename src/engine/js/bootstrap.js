@@ -1584,7 +1584,15 @@
       case "function": return inspect(value);
     }
     if (value === null) return "null";
-    if (isOpaqueToJson(value) || isInvalidDate(value)) return inspect(value, { depth: 4 });
+    let opaque;
+    try {
+      opaque = isOpaqueToJson(value) || isInvalidDate(value);
+    } catch {
+      // A proxy that cannot be looked into (revoked, or its traps throw):
+      // inspect shows it without running its traps.
+      opaque = true;
+    }
+    if (opaque) return inspect(value, { depth: 4 });
     let json;
     try {
       json = JSONStringify(value, refuseOpaque);
