@@ -587,6 +587,77 @@ async fn crypto_gives_random_values_and_uuids() {
     .await;
 }
 
+/// Intl objects and FinalizationRegistry work alike in both engines, and in a
+/// stateful one they may be kept in the heap: V8 cannot snapshot them, and a
+/// stateful run that left one behind (`const nf = new Intl.NumberFormat()`
+/// at the top level of a script) used to kill its worker.
+#[tokio::test]
+async fn intl_objects_and_finalization_registries_can_be_kept_in_a_heap() {
+    let cases = [
+        (
+            "const nf = new Intl.NumberFormat('de-DE', { style: 'currency', currency: 'EUR' }); \
+             nf.format(1234.5)",
+            "1.234,50\u{a0}\u{20ac}",
+        ),
+        (
+            "const nf = Intl.NumberFormat('en'); [nf instanceof Intl.NumberFormat, \
+             Object.prototype.toString.call(nf), nf.resolvedOptions().locale].join()",
+            "true,[object Intl.NumberFormat],en",
+        ),
+        (
+            "[...new Intl.Segmenter('en', { granularity: 'word' }).segment('hello big world')] \
+             .map(s => s.segment).join('|')",
+            "hello| |big| |world",
+        ),
+        (
+            "const loc = new Intl.Locale('en', { region: 'GB' }); [loc.maximize().toString(), \
+             loc.maximize() instanceof Intl.Locale, new Intl.NumberFormat(loc).resolvedOptions().locale, \
+             Intl.getCanonicalLocales(loc)].join()",
+            "en-Latn-GB,true,en-GB,en-GB",
+        ),
+        (
+            "class X extends Intl.NumberFormat { constructor() { super('en', { minimumFractionDigits: 2 }) } } \
+             new X().format(1)",
+            "1.00",
+        ),
+        (
+            "['b', 'a', '\\u00e4'].sort(new Intl.Collator('de').compare).join()",
+            "a,\u{e4},b",
+        ),
+        (
+            "const fr = new FinalizationRegistry(() => {}); const t = {}; fr.register({}, 1, t); \
+             [fr.unregister(t), fr.unregister(t)].join()",
+            "true,false",
+        ),
+    ];
+    let refusals = [
+        (
+            "new Intl.NumberFormat('en', { style: 'bogus' })",
+            "rangeerror",
+        ),
+        (
+            "Intl.Segmenter()",
+            "typeerror: constructor intl.segmenter requires 'new'",
+        ),
+        ("Intl.NumberFormat.prototype.format", "typeerror"),
+        ("new FinalizationRegistry(1)", "typeerror"),
+    ];
+    in_both_engines(&cases, &refusals).await;
+    survives_a_heap(
+        "globalThis.nf = new Intl.NumberFormat('en', { maximumFractionDigits: 1 }); \
+         const opts = { style: 'percent' }; globalThis.pct = new Intl.NumberFormat('en', opts); \
+         opts.style = 'decimal'; globalThis.fmt = nf.format; \
+         const dtf = new Intl.DateTimeFormat('en-US', { timeZone: 'UTC' }); \
+         globalThis.day = () => dtf.format(new Date(0)); \
+         globalThis.seg = new Intl.Segmenter('en').segment('ab'); \
+         globalThis.loc = new Intl.Locale('fr-CA'); \
+         globalThis.fr = new FinalizationRegistry(() => {}); fr.register({}, 1); 1",
+        "[nf.format(1.25), pct.format(0.5), fmt(2.25), day(), [...seg].length, loc.language].join(' ')",
+        "1.3 50% 2.3 1/1/1970 2 fr",
+    )
+    .await;
+}
+
 /// Runs each case on a stateless and on a stateful server: `cases` give
 /// their result, `refusals` fail with an error that contains the text
 /// (lower case).

@@ -200,7 +200,9 @@ async fn a_heap_resumed_many_times_stops_growing() {
 
 /// A heap made under a large limit, resumed under a smaller one: a clear
 /// refusal, not a V8 fatal error in the middle of the restore (which killed
-/// the worker); and under a limit it fits, it resumes.
+/// the worker); and under a limit it fits, it resumes. The same for a heap
+/// whose bulk is an ArrayBuffer: V8 aborted the process when the buffer
+/// budget refused the backing store it was deserialising.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_heap_bigger_than_the_limit_is_refused_clearly() {
     let server = ServerOptions::new()
@@ -208,30 +210,37 @@ async fn a_heap_bigger_than_the_limit_is_refused_clearly() {
         .start()
         .await;
     let with_limit = |code: &str, heap: &str, mb: u32| json!({ "code": code, "heap": heap, "heap_memory_max_mb": mb });
-    let record = server
-        .run_and_wait_with(json!({
-            "code": "globalThis.big = Array.from({ length: 2.5e6 }, (_, i) => i); big.length",
-            "heap_memory_max_mb": 64,
-        }))
-        .await;
-    let heap = completed_heap(&record);
     let workers = server.one_serving_worker().await;
+    let cases = [
+        (
+            "globalThis.big = Array.from({ length: 2.5e6 }, (_, i) => i); big.length",
+            "big.length",
+            "2500000",
+        ),
+        (
+            "globalThis.buf = new ArrayBuffer(10 * 1024 * 1024); buf.byteLength",
+            "buf.byteLength",
+            "10485760",
+        ),
+    ];
+    for (setup, check, expected) in cases {
+        let record = server
+            .run_and_wait_with(json!({ "code": setup, "heap_memory_max_mb": 64 }))
+            .await;
+        let heap = completed_heap(&record);
 
-    let refused = server
-        .run_and_wait_with(with_limit("big.length", &heap, 8))
-        .await;
-    assert_eq!(refused["status"], "failed", "{refused}");
-    let error = error_of(&refused);
-    assert!(
-        error.contains("the heap to resume holds") && error.contains("heap_memory_max_mb"),
-        "{refused}"
-    );
-    assert_eq!(server.worker_pids(), workers, "the worker died: {refused}");
+        let refused = server.run_and_wait_with(with_limit(check, &heap, 8)).await;
+        assert_eq!(refused["status"], "failed", "{refused}");
+        let error = error_of(&refused);
+        assert!(
+            error.contains("the heap to resume holds") && error.contains("heap_memory_max_mb"),
+            "{refused}"
+        );
+        assert_eq!(server.worker_pids(), workers, "the worker died: {refused}");
 
-    let resumed = server
-        .run_and_wait_with(with_limit("big.length", &heap, 64))
-        .await;
-    assert_eq!(resumed["result"], "2500000", "{resumed}");
+        let resumed = server.run_and_wait_with(with_limit(check, &heap, 64)).await;
+        assert_eq!(resumed["result"], expected, "{resumed}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

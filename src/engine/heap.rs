@@ -45,6 +45,7 @@ pub fn fingerprint() -> &'static str {
         // reference table, and to the objects the bootstrap created.
         let mut runtime = Sha256::new();
         runtime.update(super::BOOTSTRAP_JS.as_bytes());
+        runtime.update(super::HEAP_SAFE_JS.as_bytes());
         for op in super::console::mcp_v8_runtime::init().ops.iter() {
             runtime.update(op.name.as_bytes());
             runtime.update([0]);

@@ -136,16 +136,22 @@ const FATAL_OOM_EXIT_CODE: i32 = 86;
 /// the outcome is the same whichever kind of memory ran out.
 pub struct ArrayBufferBudget {
     used: AtomicUsize,
-    limit: usize,
+    /// Generous while V8 deserialises a snapshot (see [`Self::allocator`]),
+    /// the job's own once [`Self::limit_to`] has run.
+    limit: AtomicUsize,
     on_exceeded: OnceLock<(v8::IsolateHandle, Arc<StopFlag>)>,
 }
 
 impl ArrayBufferBudget {
-    /// Creates the budget and the V8 allocator that charges it.
-    pub fn allocator(limit: usize) -> (Arc<Self>, v8::UniqueRef<v8::Allocator>) {
+    /// Creates the budget and the V8 allocator that charges it, at first
+    /// with `creation_limit`: V8 aborts the process when it cannot allocate
+    /// the backing store of an ArrayBuffer it deserialises from a snapshot,
+    /// so a resumed heap must always get its buffers, and is measured
+    /// against the job's limit afterwards.
+    pub fn allocator(creation_limit: usize) -> (Arc<Self>, v8::UniqueRef<v8::Allocator>) {
         let budget = Arc::new(Self {
             used: AtomicUsize::new(0),
-            limit,
+            limit: AtomicUsize::new(creation_limit),
             on_exceeded: OnceLock::new(),
         });
         // SAFETY: the allocator owns one strong count of `budget`, released in
@@ -160,11 +166,22 @@ impl ArrayBufferBudget {
         let _ = self.on_exceeded.set((isolate, flag));
     }
 
+    /// Bytes of ArrayBuffer backing stores allocated now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::SeqCst)
+    }
+
+    /// Puts the job's limit in force, once the runtime is built.
+    pub fn limit_to(&self, limit: usize) {
+        self.limit.store(limit, Ordering::SeqCst);
+    }
+
     fn reserve(&self, len: usize) -> bool {
+        let limit = self.limit.load(Ordering::SeqCst);
         let reserved = self
             .used
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
-                used.checked_add(len).filter(|&total| total <= self.limit)
+                used.checked_add(len).filter(|&total| total <= limit)
             })
             .is_ok();
         if !reserved && let Some((isolate, flag)) = self.on_exceeded.get() {

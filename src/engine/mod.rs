@@ -49,8 +49,14 @@ use source::{PreparedSource, RESULT_EXPORT, SourceKind};
 /// string, 50 KB more in every heap snapshot.
 const BOOTSTRAP_JS: &str = include_str!("js/bootstrap.js");
 
+/// Stateful engines only, after the bootstrap: heap-safe replacements for
+/// the built-ins whose objects V8 cannot snapshot (it aborts the process);
+/// see the file's own comment. ASCII only, like the bootstrap.
+const HEAP_SAFE_JS: &str = include_str!("js/heap_safe.js");
+
 // Checked at compile time, where a stray character would otherwise go unseen.
 const _: () = assert!(BOOTSTRAP_JS.is_ascii(), "bootstrap.js must be ASCII");
+const _: () = assert!(HEAP_SAFE_JS.is_ascii(), "heap_safe.js must be ASCII");
 /// The largest result, in bytes of its text. A result travels whole to the
 /// server, stays in the execution record and comes back in every
 /// `get_execution`; bulk data belongs in the console output, which is paged.
@@ -204,7 +210,7 @@ impl Engine {
         // honour inside a tokio context.
         let snapshot = {
             let _context = event_loop.enter();
-            Box::leak(startup_snapshot()?)
+            Box::leak(startup_snapshot(mode)?)
         };
         let keeper = match mode {
             EngineMode::Stateful => None,
@@ -283,7 +289,7 @@ impl Engine {
             let (options, loader, budget) = FreshIsolate::options(base, heap_limit);
             loader.add_source_map(&file_name(job), source.source_map.clone());
             match JsRuntimeForSnapshot::try_new(options) {
-                Ok(mut runtime) => match lower_heap_limit(&mut runtime, heap_limit) {
+                Ok(mut runtime) => match lower_heap_limit(&mut runtime, &budget, heap_limit) {
                     Ok(()) => self.run_stateful(runtime, job, &source, &budget, console),
                     Err(error) => {
                         // The one way to dispose of a snapshot-creating runtime.
@@ -392,6 +398,7 @@ impl Engine {
             runtime.v8_isolate().cancel_terminate_execution();
         }
         let restorable = restore_internals(&mut runtime);
+        release_natives(&mut runtime);
         let blob = runtime.snapshot();
         if !restorable && stop.is_none() && evaluated.is_ok() {
             return Outcome::failed(
@@ -522,9 +529,15 @@ fn isolate_not_created(error: deno_core::error::CoreError) -> String {
 /// process dies. So V8 builds the runtime with room to spare, and the limit
 /// is lowered here, before any of the job's code runs. V8 lowers a limit in
 /// one way only: when a near-heap-limit callback is removed with the limit
-/// to restore.
-fn lower_heap_limit(runtime: &mut JsRuntime, heap_limit: usize) -> Result<(), String> {
-    let used = runtime.v8_isolate().get_heap_statistics().used_heap_size();
+/// to restore. The same goes for the ArrayBuffer budget: a resumed heap's
+/// buffers were allocated while it was built, and count from here on.
+fn lower_heap_limit(
+    runtime: &mut JsRuntime,
+    budget: &ArrayBufferBudget,
+    heap_limit: usize,
+) -> Result<(), String> {
+    // ArrayBuffers count towards the limit, as they do while code runs.
+    let used = runtime.v8_isolate().get_heap_statistics().used_heap_size() + budget.used();
     if used > heap_limit {
         return Err(format!(
             "the heap to resume holds {} MB, more than this execution's heap limit of {} MB; \
@@ -535,6 +548,7 @@ fn lower_heap_limit(runtime: &mut JsRuntime, heap_limit: usize) -> Result<(), St
     }
     runtime.add_near_heap_limit_callback(|current, _initial| current);
     runtime.remove_near_heap_limit_callback(heap_limit);
+    budget.limit_to(heap_limit);
     Ok(())
 }
 
@@ -558,7 +572,7 @@ impl FreshIsolate {
     fn new(base: &'static [u8], heap_limit: usize) -> Result<Self, String> {
         let (options, loader, budget) = Self::options(base, heap_limit);
         let mut runtime = JsRuntime::try_new(options).map_err(isolate_not_created)?;
-        lower_heap_limit(&mut runtime, heap_limit)?;
+        lower_heap_limit(&mut runtime, &budget, heap_limit)?;
         Ok(Self {
             runtime,
             loader,
@@ -574,7 +588,8 @@ impl FreshIsolate {
         base: &'static [u8],
         heap_limit: usize,
     ) -> (RuntimeOptions, Rc<Loader>, Arc<ArrayBufferBudget>) {
-        let (budget, allocator) = ArrayBufferBudget::allocator(heap_limit);
+        // Any ArrayBuffers of a resumed heap are in `base`, uncompressed.
+        let (budget, allocator) = ArrayBufferBudget::allocator(heap_limit + base.len());
         let loader = Rc::new(Loader::default());
         let options = RuntimeOptions {
             startup_snapshot: Some(base),
@@ -702,6 +717,16 @@ fn restore_internals(runtime: &mut JsRuntime) -> bool {
     move_internals(runtime, false)
 }
 
+/// Drops the native objects behind the heap-safe Intl objects (see
+/// `js/heap_safe.js`): a heap V8 snapshots must hold none.
+fn release_natives(runtime: &mut JsRuntime) {
+    deno_core::scope!(scope, runtime);
+    if let Some(release) = bootstrap_function(scope, "mcp-v8.releaseNatives") {
+        let undefined = v8::undefined(scope);
+        release.call(scope, undefined.into(), &[]);
+    }
+}
+
 fn move_internals(runtime: &mut JsRuntime, hide: bool) -> bool {
     deno_core::scope!(scope, runtime);
     let global = scope.get_current_context().global(scope);
@@ -787,15 +812,22 @@ fn prepare_stack_trace_for_snapshot<'s, 'i>(
     }
 }
 
-/// Evaluates the bootstrap JS in a snapshot-creating runtime.
-fn startup_snapshot() -> Result<Box<[u8]>, EngineError> {
+/// Evaluates the runtime's own JS in a snapshot-creating runtime: the
+/// bootstrap, and in a stateful engine the heap-safe built-ins.
+fn startup_snapshot(mode: EngineMode) -> Result<Box<[u8]>, EngineError> {
     let mut runtime = JsRuntimeForSnapshot::new(RuntimeOptions {
         extensions: vec![mcp_v8_runtime::init()],
         ..Default::default()
     });
-    runtime
-        .execute_script("ext:mcp_v8/bootstrap.js", BOOTSTRAP_JS)
-        .map_err(|error| EngineError::Bootstrap(error.to_string()))?;
+    let mut scripts = vec![("ext:mcp_v8/bootstrap.js", BOOTSTRAP_JS)];
+    if mode == EngineMode::Stateful {
+        scripts.push(("ext:mcp_v8/heap_safe.js", HEAP_SAFE_JS));
+    }
+    for (name, code) in scripts {
+        runtime
+            .execute_script(name, code)
+            .map_err(|error| EngineError::Bootstrap(format!("{name}: {error}")))?;
+    }
     Ok(runtime.snapshot())
 }
 
