@@ -165,6 +165,25 @@ async fn sse_session_lists_tools_and_runs_code() {
     );
 }
 
+/// A notification posted before `initialize` is dropped and the session
+/// goes on: rmcp ended it, closing the stream without a word, and the
+/// client's `initialize` then got 404.
+#[tokio::test]
+async fn a_notification_before_initialize_does_not_end_the_session() {
+    let server = start_sse(&[]).await;
+    let mut stream = SseStream::open(&server.url("/sse")).await;
+    let (event, endpoint) = stream.next_event().await;
+    assert_eq!(event, "endpoint");
+    let early = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    assert_eq!(post(&server, &endpoint, &early).await.status(), 202);
+
+    let response = post(&server, &endpoint, &initialize_request("2024-11-05")).await;
+    assert_eq!(response.status(), 202);
+    let answer = stream.next_message().await;
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert!(answer["result"]["serverInfo"].is_object(), "{answer}");
+}
+
 #[tokio::test]
 async fn unknown_or_closed_sessions_are_404() {
     let server = start_sse(&[]).await;

@@ -260,3 +260,62 @@ async fn list_executions_answers_a_page_at_a_time() {
         .await;
     assert!(error.contains("`limit`"), "{error}");
 }
+
+/// Over stdio a notification or a response before `initialize` is dropped,
+/// and the session goes on: rmcp ended it, and the server exited 1, when a
+/// client sent `notifications/initialized` a line too early.
+#[tokio::test]
+async fn stdio_drops_notifications_that_come_before_initialize() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let state = tempfile::tempdir().expect("state dir");
+    let mut child = tokio::process::Command::new(common::BIN)
+        .args(["--stateless", "--state-dir"])
+        .arg(state.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn mcp-v8");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let lines = [
+        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
+        json!({ "jsonrpc": "2.0", "method": "notifications/cancelled", "params": { "requestId": 9 } }),
+        json!({ "jsonrpc": "2.0", "id": 5, "result": {} }),
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": { "name": "t", "version": "1" } } }),
+        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
+        json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }),
+    ];
+    for line in lines {
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("write to the server");
+    }
+    let mut answers = Vec::new();
+    while answers.len() < 2 {
+        let line = tokio::time::timeout(common::DEADLINE, stdout.next_line())
+            .await
+            .expect("an answer in time")
+            .expect("read stdout")
+            .expect("the server answers instead of exiting");
+        answers.push(serde_json::from_str::<Value>(&line).expect("JSON-RPC"));
+    }
+    assert_eq!(answers[0]["id"], 1, "{answers:?}");
+    assert!(
+        answers[0]["result"]["serverInfo"].is_object(),
+        "{answers:?}"
+    );
+    assert_eq!(answers[1]["id"], 2, "{answers:?}");
+    assert!(answers[1]["result"]["tools"].is_array(), "{answers:?}");
+    drop(stdin);
+    let status = tokio::time::timeout(common::DEADLINE, child.wait())
+        .await
+        .expect("the server exits at EOF")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+}

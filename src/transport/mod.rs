@@ -6,6 +6,9 @@
 
 pub mod api;
 pub mod http;
+mod pre_init;
 mod stdio;
+
+pub(crate) use pre_init::PreInitFilter;
 
 pub use stdio::serve_stdio;

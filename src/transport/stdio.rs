@@ -6,6 +6,7 @@ use rmcp::transport::async_rw::{AsyncRwTransport, DEFAULT_MAX_LINE_LENGTH};
 use rmcp::transport::stdio_pipes;
 use rmcp::{RoleServer, ServiceExt};
 
+use super::PreInitFilter;
 use crate::tools::McpV8;
 
 /// Serves MCP on stdin/stdout until the client disconnects (closes stdin) or
@@ -29,7 +30,7 @@ pub async fn serve_stdio(server: McpV8, max_body_bytes: usize) -> anyhow::Result
     let transport = AsyncRwTransport::<RoleServer, _, _>::new(reader, writer)
         .with_max_line_length(max_body_bytes.max(DEFAULT_MAX_LINE_LENGTH));
     let service = server
-        .serve(transport)
+        .serve(PreInitFilter::new(transport))
         .await
         .context("MCP initialization over stdio failed")?;
     let reason = service

@@ -31,11 +31,13 @@ use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt, stream};
 use rmcp::ServiceExt;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::transport::sink_stream::SinkStreamTransport;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::reject::{extractor_rejection, rejection};
 use crate::tools::McpV8;
+use crate::transport::PreInitFilter;
 
 /// The stream's path.
 pub const PATH: &str = "/sse";
@@ -150,6 +152,8 @@ async fn run_session(
     stop: CancellationToken,
     id: String,
 ) {
+    let (sink, stream) = transport;
+    let transport = PreInitFilter::new(SinkStreamTransport::new(sink, stream));
     match server.serve_with_ct(transport, stop).await {
         Ok(running) => {
             let reason = running.waiting().await;

@@ -1,0 +1,93 @@
+//! Keeps a stray message before `initialize` from ending a session.
+//!
+//! rmcp's server answers pings and refuses requests that come before
+//! `initialize`, but any notification or response there ends the session
+//! with an error: over stdio the server exited 1 when a client sent
+//! `notifications/initialized` (or a cancellation) one line too early, and an
+//! SSE session closed its stream without a word. Notifications need no
+//! answer and responses answer nothing the server asked, so until the
+//! session begins they are dropped, with a warning, and the session goes on.
+
+use std::borrow::Cow;
+
+use rmcp::RoleServer;
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ServerJsonRpcMessage};
+use rmcp::transport::Transport;
+
+/// A server transport that drops notifications and responses until the
+/// session begins: with an `initialize` request, or a request carrying its
+/// protocol version in `_meta` (the stateless lifecycle of MCP 2026-07-28).
+pub struct PreInitFilter<T> {
+    inner: T,
+    begun: bool,
+}
+
+impl<T> PreInitFilter<T> {
+    pub fn new(inner: T) -> Self {
+        Self {
+            inner,
+            begun: false,
+        }
+    }
+}
+
+/// Whether rmcp starts the session on this request (see
+/// `rmcp::service::serve_server`): afterwards every message is its business.
+fn begins_session(request: &ClientRequest) -> bool {
+    match request {
+        ClientRequest::InitializeRequest(_) => true,
+        ClientRequest::PingRequest(_) => false,
+        other => other.get_meta().protocol_version().is_some(),
+    }
+}
+
+impl<T> Transport<RoleServer> for PreInitFilter<T>
+where
+    T: Transport<RoleServer>,
+{
+    type Error = T::Error;
+
+    fn name() -> Cow<'static, str> {
+        T::name()
+    }
+
+    fn send(
+        &mut self,
+        item: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
+        loop {
+            let message = self.inner.receive().await?;
+            if self.begun {
+                return Some(message);
+            }
+            let dropped = match &message {
+                ClientJsonRpcMessage::Request(request) => {
+                    self.begun = begins_session(&request.request);
+                    return Some(message);
+                }
+                ClientJsonRpcMessage::Notification(notification) => {
+                    let method = serde_json::to_value(&notification.notification)
+                        .ok()
+                        .and_then(|value| value["method"].as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    format!("the notification {method:?}")
+                }
+                ClientJsonRpcMessage::Response(response) => {
+                    format!("a response to request {}", response.id)
+                }
+                ClientJsonRpcMessage::Error(error) => {
+                    format!("an error response ({})", error.error.message)
+                }
+            };
+            tracing::warn!("{dropped} came before initialize; dropped");
+        }
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
+    }
+}
