@@ -93,29 +93,35 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Some(http) => {
             // The plain HTTP API (/api, /healthz, /readyz, /openapi.json), on the same port.
             let api = transport::api::router(api_state);
-            // Draining: new executions get 503 (and /readyz says so) while
-            // the ones in flight finish; what still runs then is cancelled,
-            // so callers waiting on it (run_js with wait_ms, /api/exec) get
-            // the cancelled record while the listener drains their requests.
+            // The listener drains the requests waiting on executions.
             let draining = async {
                 shutdown_signal().await;
-                executor.refuse_new();
-                if tokio::time::timeout(DRAIN, executor.drained())
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!("executions still in flight after {DRAIN:?}; cancelling them");
-                    executor.shutdown().await;
-                }
+                drain(&executor).await;
             };
             http.serve(tools, api, draining)
                 .await
                 .map_err(anyhow::Error::from)
         }
-        None => tokio::select! {
-            result = transport::serve_stdio(tools, config.transport.max_body_bytes) => result,
-            () = shutdown_signal() => Ok(()),
-        },
+        None => {
+            let stdio = transport::serve_stdio(tools, config.transport.max_body_bytes);
+            tokio::pin!(stdio);
+            tokio::select! {
+                result = &mut stdio => result,
+                () = shutdown_signal() => {
+                    // The session stays open while executions drain, so a
+                    // run_js waiting on one gets its answer, and then a
+                    // moment longer for the last answers to be written.
+                    let drained = async {
+                        drain(&executor).await;
+                        tokio::time::sleep(STDIO_LAST_WORDS).await;
+                    };
+                    tokio::select! {
+                        result = &mut stdio => result,
+                        () = drained => Ok(()),
+                    }
+                }
+            }
+        }
     };
     executor.shutdown().await;
     result
@@ -124,6 +130,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// How long executions in flight may run on after a shutdown signal, while
 /// new ones are refused, before the listener stops and they are cancelled.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long the stdio session stays open after the executions have drained,
+/// for the answers to the calls that waited on them to be written.
+const STDIO_LAST_WORDS: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Draining, the same for every transport: new executions are refused (503
+/// over HTTP, and /readyz says so) while the ones in flight finish; what
+/// still runs after [`DRAIN`] is cancelled, so callers waiting on it (run_js
+/// with wait_ms, /api/exec) get the cancelled record, saying the server shut
+/// down.
+async fn drain(executor: &Executor) {
+    executor.refuse_new();
+    if tokio::time::timeout(DRAIN, executor.drained())
+        .await
+        .is_err()
+    {
+        tracing::warn!("executions still in flight after {DRAIN:?}; cancelling them");
+        executor.shutdown().await;
+    }
+}
 
 /// Resolves on the first SIGTERM or SIGINT (Ctrl-C). A second one, while the
 /// server shuts down, ends the process at once (exit status 128 + the
