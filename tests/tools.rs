@@ -370,6 +370,37 @@ async fn stdio_drops_notifications_that_come_before_initialize() {
     assert!(status.success(), "{status}");
 }
 
+/// An `initialize` whose params cannot be read gets `-32602` saying what is
+/// wrong, as over HTTP (rmcp spoke of missing `_meta` fields), and the
+/// client may try again.
+#[tokio::test]
+async fn stdio_says_what_is_wrong_with_an_initialize() {
+    let mut stdio = RawStdio::start();
+    stdio
+        .send(
+            json!({ "jsonrpc": "2.0", "id": 7, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {} } }),
+        )
+        .await;
+    let answer = stdio.next().await;
+    assert_eq!(answer["id"], 7, "{answer}");
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("missing field `clientInfo`"), "{answer}");
+    stdio.initialize().await;
+    let status = stdio.finish().await;
+    assert!(status.success(), "{status}");
+}
+
+/// A client that closes stdin before it initialises ends the server as
+/// cleanly as one that closes it later (it exited 1).
+#[tokio::test]
+async fn stdio_eof_before_initialize_exits_zero() {
+    let stdio = RawStdio::start();
+    let status = stdio.finish().await;
+    assert!(status.success(), "{status}");
+}
+
 /// SIGTERM on stdio drains as over HTTP: a run_js waiting on an execution
 /// gets its result, and the server exits 0. It used to drop the session at
 /// once, cancelling the execution as if its caller had gone.

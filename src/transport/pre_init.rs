@@ -7,12 +7,19 @@
 //! SSE session closed its stream without a word. Notifications need no
 //! answer and responses answer nothing the server asked, so until the
 //! session begins they are dropped, with a warning, and the session goes on.
+//!
+//! An `initialize` whose params rmcp cannot read reaches rmcp as some other
+//! request, which it refuses for missing `_meta` fields: a message about a
+//! newer protocol's stateless requests that says nothing of what is wrong.
+//! It is answered here with `-32602` and serde's words, as over HTTP.
 
 use std::borrow::Cow;
 
 use rmcp::RoleServer;
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ServerJsonRpcMessage};
 use rmcp::transport::Transport;
+
+use crate::tools::unreadable_request;
 
 /// A server transport that drops notifications and responses until the
 /// session begins: with an `initialize` request, or a request carrying its
@@ -66,6 +73,16 @@ where
             }
             let dropped = match &message {
                 ClientJsonRpcMessage::Request(request) => {
+                    if let ClientRequest::CustomRequest(custom) = &request.request
+                        && custom.method == "initialize"
+                    {
+                        let error = unreadable_request(&custom.method, custom.params.clone());
+                        let answer = ServerJsonRpcMessage::error(error, Some(request.id.clone()));
+                        if let Err(error) = self.inner.send(answer).await {
+                            tracing::warn!(%error, "cannot answer an unreadable initialize");
+                        }
+                        continue;
+                    }
                     self.begun = begins_session(&request.request);
                     return Some(message);
                 }

@@ -1,7 +1,7 @@
 //! MCP over the process's stdin and stdout, for clients that spawn the server.
 
 use anyhow::Context;
-use rmcp::service::QuitReason;
+use rmcp::service::{QuitReason, ServerInitializeError};
 use rmcp::transport::async_rw::{AsyncRwTransport, DEFAULT_MAX_LINE_LENGTH};
 use rmcp::transport::stdio_pipes;
 use rmcp::{RoleServer, ServiceExt};
@@ -29,10 +29,16 @@ pub async fn serve_stdio(server: McpV8, max_body_bytes: usize) -> anyhow::Result
     let (reader, writer) = stdio_pipes();
     let transport = AsyncRwTransport::<RoleServer, _, _>::new(reader, writer)
         .with_max_line_length(max_body_bytes.max(DEFAULT_MAX_LINE_LENGTH));
-    let service = server
-        .serve(PreInitFilter::new(transport))
-        .await
-        .context("MCP initialization over stdio failed")?;
+    let service = match server.serve(PreInitFilter::new(transport)).await {
+        Ok(service) => service,
+        // The client left before it initialised: a clean end, as at any
+        // other time.
+        Err(ServerInitializeError::ConnectionClosed(_)) => {
+            tracing::info!("the MCP client closed stdin before initializing");
+            return Ok(());
+        }
+        Err(error) => return Err(error).context("MCP initialization over stdio failed"),
+    };
     let reason = service
         .waiting()
         .await
