@@ -240,23 +240,41 @@ async fn message_refusals_are_json() {
     let server = start_sse(&["--max-body-bytes", "2048"]).await;
     let ping = json!({ "jsonrpc": "2.0", "id": 9, "method": "ping" });
     let (_stream, endpoint) = handshake(&server).await;
+    let client = reqwest::Client::new();
+    let send =
+        |request: reqwest::RequestBuilder| async move { request.send().await.expect("a response") };
     let cases = [
         (
             post(&server, "/message", &ping).await,
             400,
             "invalid_argument",
+            "sessionid",
         ),
         (
             post(&server, &endpoint, &json!({ "pad": "x".repeat(4096) })).await,
             413,
             "payload_too_large",
+            "transport.max_body_bytes",
+        ),
+        (
+            send(client.get(server.url("/message"))).await,
+            405,
+            "method_not_allowed",
+            "get is not allowed on /message",
+        ),
+        (
+            send(client.post(server.url("/sse"))).await,
+            405,
+            "method_not_allowed",
+            "post is not allowed on /sse",
         ),
     ];
-    for (response, status, code) in cases {
+    for (response, status, code, says) in cases {
         assert_eq!(response.status(), status);
         let body: Value = response.json().await.expect("a JSON body");
         assert_eq!(body["error"]["code"], code, "{body}");
-        assert!(body["error"]["message"].is_string(), "{body}");
+        let message = body["error"]["message"].as_str().expect("a message");
+        assert!(message.to_lowercase().contains(says), "{body}");
     }
 }
 

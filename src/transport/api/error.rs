@@ -118,8 +118,15 @@ impl ApiError {
     /// Maps an axum rejection by its status: a body over the limit stays 413,
     /// a wrong media type 415, a server-side extractor fault 500, and any other
     /// client error (axum uses 422 for JSON of the wrong shape) becomes 400.
-    /// axum's text is kept as the message: it names the field that failed.
+    /// axum's text is kept as the message (it names the field that failed),
+    /// but for a body over the limit, where it names no setting.
     fn from_rejection(status: StatusCode, text: String) -> Self {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::new(
+                ErrorCode::PayloadTooLarge,
+                crate::transport::http::reject::BODY_TOO_LARGE,
+            );
+        }
         let code = match status {
             StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,

@@ -181,7 +181,7 @@ pub fn router(state: ApiState) -> Router {
     let (router, _) = routes().split_for_parts();
     router
         .fallback(no_route)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(crate::transport::http::reject::method_not_allowed)
         .with_state(state)
 }
 
@@ -190,18 +190,6 @@ async fn no_route(request: Request) -> ApiError {
         ErrorCode::NotFound,
         format!(
             "no route for {} {}; see /openapi.json",
-            request.method(),
-            request.uri().path()
-        ),
-    )
-}
-
-/// axum adds the `Allow` header to this answer.
-async fn method_not_allowed(request: Request) -> ApiError {
-    ApiError::new(
-        ErrorCode::MethodNotAllowed,
-        format!(
-            "{} is not allowed on {}; the Allow header lists the methods that are",
             request.method(),
             request.uri().path()
         ),

@@ -22,7 +22,7 @@ mod error;
 mod guard;
 mod listen;
 mod malformed;
-mod reject;
+pub(crate) mod reject;
 mod sse;
 mod streamable;
 

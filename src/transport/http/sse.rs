@@ -35,7 +35,7 @@ use rmcp::transport::sink_stream::SinkStreamTransport;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::reject::{extractor_rejection, rejection};
+use super::reject::{extractor_rejection, method_not_allowed, rejection};
 use crate::tools::McpV8;
 use crate::transport::PreInitFilter;
 
@@ -82,6 +82,7 @@ pub fn routes(
     Router::new()
         .route(PATH, get(open_session))
         .route(MESSAGE_PATH, post(post_message))
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(sessions)
 }
 
