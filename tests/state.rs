@@ -269,6 +269,28 @@ async fn modules_run_on_resumed_heaps() {
     assert_eq!(third["result"], "40", "{third}");
 }
 
+/// A script's top-level `let`, `const` and `class` survive too, as README
+/// says, and cannot be declared again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lexical_declarations_survive_and_cannot_be_redeclared() {
+    let server = ServerOptions::new().start().await;
+    let first = run(
+        &server,
+        "const k = 5; let l = 6; class C { static v = 7 }; 1",
+        None,
+    )
+    .await;
+    let heap = completed_heap(&first);
+    let second = run(&server, "l = l + 1; k + l + C.v", Some(&heap)).await;
+    assert_eq!(second["result"], "19", "{second}");
+    let again = run(&server, "const k = 1; k", Some(&heap)).await;
+    assert_eq!(again["status"], "failed", "{again}");
+    assert!(
+        error_of(&again).contains("identifier 'k' has already been declared"),
+        "{again}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_kept_in_a_heap_still_show_their_stack() {
     let server = ServerOptions::new().start().await;
