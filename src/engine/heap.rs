@@ -10,8 +10,13 @@
 //! b"MCPV8HP1"          magic and format version
 //! u16 (big endian)     length of the fingerprint
 //! fingerprint          UTF-8, e.g. "mcp-v8 0.1.0; deno_core 0.413; v8 150.4.0; runtime 1f2e…"
-//! zstd frame           the snapshot blob
+//! zstd frame           the snapshot blob, with the frame's content checksum
 //! ```
+//!
+//! The object's name (its SHA-256) covers the stored bytes; the frame's
+//! checksum and a minimum size cover what they inflate to, so a damaged
+//! payload under a valid name is refused here too, not fed to V8 (which
+//! aborts on it).
 
 use std::sync::OnceLock;
 
@@ -24,6 +29,10 @@ const MAGIC: &[u8; 8] = b"MCPV8HP1";
 const COMPRESSION_LEVEL: i32 = 1;
 /// Refuse to inflate a snapshot beyond this; no heap limit allows one so big.
 const MAX_SNAPSHOT_BYTES: usize = 4 << 30;
+/// No V8 snapshot is smaller: its header alone (counts, checksums, the V8
+/// version string, offsets) is over 100 bytes, and the smallest heap holds
+/// hundreds of kilobytes.
+const MIN_SNAPSHOT_BYTES: usize = 4096;
 
 /// Why a stored heap cannot be restored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,8 +76,10 @@ pub fn encode(blob: &[u8]) -> std::io::Result<Vec<u8>> {
     object.extend_from_slice(MAGIC);
     object.extend_from_slice(&(fingerprint.len() as u16).to_be_bytes());
     object.extend_from_slice(fingerprint);
-    zstd::stream::copy_encode(blob, &mut object, COMPRESSION_LEVEL)?;
-    Ok(object)
+    let mut encoder = zstd::stream::write::Encoder::new(object, COMPRESSION_LEVEL)?;
+    encoder.include_checksum(true)?;
+    std::io::Write::write_all(&mut encoder, blob)?;
+    encoder.finish()
 }
 
 /// Checks the header and inflates the snapshot blob.
@@ -99,6 +110,12 @@ pub fn decode(object: &[u8]) -> Result<Vec<u8>, HeapFormatError> {
         &mut blob,
     )
     .map_err(|error| HeapFormatError::Corrupt(format!("snapshot data unreadable: {error}")))?;
+    if blob.len() < MIN_SNAPSHOT_BYTES {
+        return Err(HeapFormatError::Corrupt(format!(
+            "the snapshot is {} bytes, too short to be one",
+            blob.len()
+        )));
+    }
     Ok(blob)
 }
 
@@ -147,6 +164,22 @@ mod tests {
     #[test]
     fn foreign_bytes_are_corrupt() {
         assert!(matches!(decode(b"hello"), Err(HeapFormatError::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_damaged_payload_is_corrupt() {
+        let mut object = encode(&[7u8; 50_000]).expect("encode");
+        let last = object.len() - 8;
+        object[last] ^= 1;
+        let error = decode(&object).expect_err("damaged");
+        assert!(matches!(error, HeapFormatError::Corrupt(_)), "{error}");
+    }
+
+    #[test]
+    fn an_empty_snapshot_is_corrupt() {
+        let object = encode(&[]).expect("encode");
+        let error = decode(&object).expect_err("empty");
+        assert!(error.to_string().contains("too short"), "{error}");
     }
 
     #[test]
