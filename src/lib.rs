@@ -2,7 +2,8 @@
 //!
 //! The crate is laid out in layers; data flows one way, top to bottom:
 //!
-//! - [`transport`]: stdio MCP (later HTTP/SSE/API) hands requests to
+//! - [`transport`]: MCP over stdio, Streamable HTTP and SSE, and the plain
+//!   HTTP API, hands requests to
 //! - [`tools`]: one function per MCP tool, typed parameters, which call
 //! - [`executor`]: queue, limits, persistent execution records, and a pool of
 //!   worker processes (`mcp-v8 worker`), each of which drives
@@ -13,11 +14,13 @@
 //! tags) are handed to the executor and tools at start-up; they never call up.
 //!
 //! [`config`] holds the one typed configuration every layer is built from;
-//! [`private_fs`] creates the owner-only files and directories they all use.
+//! [`private_fs`] creates the owner-only files and directories they all use;
+//! [`dir_lock`] keeps a directory to one process.
 //! See `ARCHITECTURE.md` for the map and the invariants.
 
 pub mod cli;
 pub mod config;
+pub mod dir_lock;
 pub mod engine;
 pub mod executor;
 pub mod private_fs;

@@ -5,17 +5,12 @@
 //! corrupt each other's records: the second server to start is refused, by
 //! name, before it touches anything.
 
-use std::fs::{File, TryLockError};
-use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use crate::private_fs;
+use crate::dir_lock::{self, DirLock, DirLockError};
 
 /// Held for as long as the server runs; the lock goes with the process.
-#[derive(Debug)]
-pub struct StateDirLock {
-    _file: File,
-}
+pub type StateDirLock = DirLock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateDirError {
@@ -38,34 +33,16 @@ pub enum StateDirError {
 /// Creates `dir` if needed and takes its lock (the file `lock` in it, which
 /// names the holder's pid).
 pub fn lock(dir: &Path) -> Result<StateDirLock, StateDirError> {
-    let io = |source| StateDirError::Io {
-        dir: dir.to_path_buf(),
-        source,
-    };
-    private_fs::create_dir_all(dir).map_err(io)?;
-    let mut file = private_fs::open_options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(dir.join("lock"))
-        .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            return Err(StateDirError::InUse {
-                dir: dir.to_path_buf(),
-                holder: holder.trim().parse().ok(),
-            });
-        }
-        Err(TryLockError::Error(error)) => return Err(io(error)),
-    }
-    file.set_len(0).map_err(io)?;
-    file.rewind().map_err(io)?;
-    writeln!(file, "{}", std::process::id()).map_err(io)?;
-    Ok(StateDirLock { _file: file })
+    dir_lock::lock(dir).map_err(|error| match error {
+        DirLockError::InUse { holder } => StateDirError::InUse {
+            dir: dir.to_path_buf(),
+            holder,
+        },
+        DirLockError::Io(source) => StateDirError::Io {
+            dir: dir.to_path_buf(),
+            source,
+        },
+    })
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use futures::future::BoxFuture;
 use super::error::blocking;
 use super::lru::LruIndex;
 use super::{HeapKey, HeapStore, StorageError, files};
+use crate::dir_lock::{self, DirLock, DirLockError};
 
 /// `remote` with a cache of its objects in `dir`.
 #[derive(Debug)]
@@ -34,6 +35,9 @@ pub struct CachedStore {
 struct Cache {
     dir: PathBuf,
     index: Mutex<LruIndex>,
+    /// The index counts only this process's writes, so a second process on
+    /// the same directory would push it past its bound: one holds it.
+    _lock: DirLock,
 }
 
 /// What a cache lookup found.
@@ -146,6 +150,13 @@ impl HeapStore for CachedStore {
 impl Cache {
     fn open(dir: PathBuf, max_bytes: u64) -> Result<Self, StorageError> {
         files::create_root(&dir)?;
+        let lock = dir_lock::lock(&dir).map_err(|error| match error {
+            DirLockError::InUse { holder } => StorageError::InUse {
+                path: dir.clone(),
+                holder,
+            },
+            DirLockError::Io(error) => StorageError::io("lock", &dir, error),
+        })?;
         files::sweep_stale_temp_files(&dir);
         let mut found = files::scan(&dir)?;
         found.sort_by_key(|file| file.modified);
@@ -157,6 +168,7 @@ impl Cache {
         let cache = Cache {
             dir,
             index: Mutex::new(index),
+            _lock: lock,
         };
         cache.delete(&evicted);
         Ok(cache)
@@ -305,6 +317,26 @@ mod tests {
             }
         }
 
+        /// Closes the store and opens the directory again with `max_bytes`.
+        async fn reopen(self, max_bytes: u64) -> Fixture {
+            let Fixture {
+                _dir,
+                remote,
+                store,
+                cache_dir,
+            } = self;
+            drop(store);
+            let store = CachedStore::open(remote.clone(), &cache_dir, max_bytes)
+                .await
+                .expect("reopen");
+            Fixture {
+                _dir,
+                remote,
+                store,
+                cache_dir,
+            }
+        }
+
         fn remote_gets(&self) -> usize {
             self.remote.gets.load(Ordering::SeqCst)
         }
@@ -413,10 +445,8 @@ mod tests {
             // Distinct modification times give a deterministic order.
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        let reopened = CachedStore::open(fixture.remote.clone(), &fixture.cache_dir, 200)
-            .await
-            .expect("reopen");
-        assert_eq!(reopened.cached_bytes(), 200);
+        let fixture = fixture.reopen(200).await;
+        assert_eq!(fixture.store.cached_bytes(), 200);
         assert!(!fixture.cached(&keys[0]), "the oldest file is evicted");
         assert!(fixture.cached(&keys[1]) && fixture.cached(&keys[2]));
     }
@@ -434,11 +464,21 @@ mod tests {
         let (large, bytes) = object(42, 1000);
         fixture.store.put(&large, bytes).await.expect("put");
 
-        let reopened = CachedStore::open(fixture.remote.clone(), &fixture.cache_dir, 500)
-            .await
-            .expect("reopen");
-        assert_eq!(reopened.cached_bytes(), 200);
+        let fixture = fixture.reopen(500).await;
+        assert_eq!(fixture.store.cached_bytes(), 200);
         assert!(!fixture.cached(&large), "over the bound");
         assert!(fixture.cached(&small_a) && fixture.cached(&small_b));
+    }
+
+    /// A cache directory belongs to one store: the index counts only its
+    /// own writes, and two of them overran the bound.
+    #[tokio::test]
+    async fn a_directory_in_use_is_refused() {
+        let fixture = Fixture::new(1 << 20).await;
+        let error = CachedStore::open(fixture.remote.clone(), &fixture.cache_dir, 1 << 20)
+            .await
+            .expect_err("a second store on the same directory");
+        assert!(matches!(error, StorageError::InUse { .. }), "{error}");
+        assert!(error.to_string().contains("--cache-dir"), "{error}");
     }
 }

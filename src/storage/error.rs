@@ -36,6 +36,15 @@ pub enum StorageError {
     )]
     Unsafe { path: PathBuf, reason: String },
 
+    /// A cache directory another mcp-v8 process uses.
+    #[error(
+        "the heap cache directory {} is in use by another mcp-v8 process{}; each server \
+         needs a cache_dir of its own (--cache-dir, MCP_V8_CACHE_DIR)",
+        path.display(),
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    InUse { path: PathBuf, holder: Option<u32> },
+
     /// A local file operation failed.
     #[error("heap storage I/O error: cannot {action} {}: {error}", path.display())]
     Io {
