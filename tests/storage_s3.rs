@@ -82,17 +82,22 @@ async fn tampered_object_is_corrupt() {
     assert!(matches!(err, StorageError::Corrupt { .. }), "{err:?}");
 }
 
+/// A missing bucket is a storage error, for the readiness check and for an
+/// existence check alike: a HEAD of an object in it is a bare 404, which
+/// read as "heap not found" (and the tag routes answered 404).
 #[tokio::test]
-async fn missing_bucket_fails_the_readiness_check() {
+async fn missing_bucket_is_a_storage_error() {
     let s3 = S3Server::start().await;
     let mut config = s3.storage_config(None);
     config.s3_bucket = Some("no-such-bucket".to_owned());
     let store = open(&config).await;
+    let expected =
+        "heap storage unavailable (s3://no-such-bucket/): bucket no-such-bucket does not exist";
     let err = store.check().await.expect_err("no bucket");
-    assert_eq!(
-        err.to_string(),
-        "heap storage unavailable (s3://no-such-bucket/): bucket no-such-bucket does not exist"
-    );
+    assert_eq!(err.to_string(), expected);
+    let (key, _) = object("in no bucket ");
+    let err = store.contains(&key).await.expect_err("no bucket");
+    assert_eq!(err.to_string(), expected);
 }
 
 #[tokio::test]

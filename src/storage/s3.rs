@@ -233,7 +233,16 @@ impl HeapStore for S3Store {
 
     fn contains(&self, key: &HeapKey) -> BoxFuture<'_, Result<bool, StorageError>> {
         let key = key.clone();
-        async move { Ok(self.head(&key).await?.is_some()) }.boxed()
+        async move {
+            if self.head(&key).await?.is_some() {
+                return Ok(true);
+            }
+            // A HEAD has no body to tell a missing object from a missing
+            // bucket; only a miss pays for asking.
+            self.check_bucket().await?;
+            Ok(false)
+        }
+        .boxed()
     }
 
     fn check(&self) -> BoxFuture<'_, Result<(), StorageError>> {
