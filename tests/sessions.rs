@@ -439,6 +439,42 @@ async fn a_sessions_backlog_runs_in_order_and_leaves_other_workers_free() {
     assert_eq!(last["result"], "0,1,2,3,4", "{last}");
 }
 
+/// An execution cancelled while it waits its session's turn is logged to
+/// the session too, as cancelled and without a heap (it was missing).
+#[tokio::test]
+async fn an_execution_cancelled_on_the_queue_is_in_its_sessions_log() {
+    let (_root, server) = stateful().await;
+    let first = server
+        .start_js_with(json!({
+            "code": "await new Promise(r => setTimeout(r, 1500)); 1",
+            "session": "s",
+        }))
+        .await;
+    server.wait_status(&first, "running").await;
+    let queued = server
+        .start_js_with(json!({ "code": "2", "session": "s" }))
+        .await;
+    assert_eq!(server.cancel(&queued).await["status"], "cancelled");
+    server.wait_final(&first).await;
+
+    let started = std::time::Instant::now();
+    let entries = loop {
+        let entries = snapshots(&server, "s").await;
+        if entries.len() == 2 {
+            break entries;
+        }
+        assert!(started.elapsed() < common::DEADLINE, "{entries:?}");
+        tokio::time::sleep(common::POLL_INTERVAL).await;
+    };
+    let cancelled = entries
+        .iter()
+        .find(|entry| entry["execution_id"] == queued.as_str())
+        .unwrap_or_else(|| panic!("no entry for {queued}: {entries:?}"));
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert!(cancelled["output_heap"].is_null(), "{cancelled}");
+    assert_eq!(cancelled["code"], "2", "{cancelled}");
+}
+
 #[tokio::test]
 async fn an_explicit_heap_overrides_the_sessions_latest() {
     let (_root, server) = stateful().await;

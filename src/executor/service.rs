@@ -524,8 +524,32 @@ impl Inner {
         if let Err(error) = self.store(&record) {
             tracing::error!(execution_id, "could not record the outcome: {error}");
         }
+        if let Some(pending) = &active.pending {
+            self.log_unstarted(pending, settled.status);
+        }
         active.status.send_replace(settled.status);
         self.finished.notify_waiters();
+    }
+
+    /// An execution with a session that ended before it started (cancelled
+    /// on the queue, or at shutdown) is in its session's log too, like every
+    /// other, with no output heap. In the background: its record is final
+    /// already, so a failure can only be logged.
+    fn log_unstarted(&self, pending: &Pending, status: ExecutionStatus) {
+        let (Some(sessions), Some(session)) = (&self.config.sessions, &pending.session) else {
+            return;
+        };
+        let (sessions, session) = (sessions.clone(), session.clone());
+        let entry = session_entry(pending, status, None);
+        tokio::spawn(async move {
+            let name = session.clone();
+            if let Err(error) = sessions
+                .blocking(move |sessions| sessions.append(&name, entry))
+                .await
+            {
+                tracing::error!(%session, "could not log an execution to its session: {error}");
+            }
+        });
     }
 
     /// `ticket` back if it may go on the queue now: it has no session, or
@@ -662,14 +686,7 @@ impl Inner {
             }
         }
         if let Some(session) = &pending.session {
-            let entry = NewSessionEntry {
-                execution_id: pending.job.execution_id.clone(),
-                input_heap: pending.heap.as_ref().map(HeapKey::to_string),
-                output_heap,
-                code: pending.job.code.clone(),
-                status: settled.status,
-                timestamp: Utc::now(),
-            };
+            let entry = session_entry(pending, settled.status, output_heap);
             let name = session.clone();
             if let Err(error) = sessions
                 .blocking(move |sessions| sessions.append(&name, entry))
@@ -681,6 +698,22 @@ impl Inner {
             }
         }
         settled
+    }
+}
+
+/// The session log's entry for `pending`, ended now.
+fn session_entry(
+    pending: &Pending,
+    status: ExecutionStatus,
+    output_heap: Option<String>,
+) -> NewSessionEntry {
+    NewSessionEntry {
+        execution_id: pending.job.execution_id.clone(),
+        input_heap: pending.heap.as_ref().map(HeapKey::to_string),
+        output_heap,
+        code: pending.job.code.clone(),
+        status,
+        timestamp: Utc::now(),
     }
 }
 
