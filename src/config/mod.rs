@@ -279,7 +279,8 @@ impl Default for ExecutionsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Never persist heap snapshots; every execution starts from a fresh heap.
-    /// Cannot be combined with directory_path, s3_bucket or cache_dir.
+    /// Cannot be combined with directory_path, s3_bucket, cache_dir or
+    /// sessions.db_path.
     pub stateless: bool,
     /// Persist heap snapshots as files in this directory (created if
     /// missing, owner-only). When neither this nor s3_bucket is set and
@@ -305,7 +306,7 @@ pub struct StorageConfig {
     #[schemars(example = "http://127.0.0.1:9000")]
     pub s3_endpoint: Option<String>,
     /// Address the bucket as endpoint/bucket rather than bucket.endpoint,
-    /// which most S3-compatible stores require.
+    /// which most S3-compatible stores require. Requires s3_bucket.
     pub s3_force_path_style: bool,
     /// Local directory caching snapshots from s3_bucket, to avoid a round
     /// trip per execution: reads try it first, writes go to S3 and then to

@@ -339,6 +339,7 @@ impl Config {
                 ("storage.s3_prefix", storage.s3_prefix.is_some()),
                 ("storage.s3_region", storage.s3_region.is_some()),
                 ("storage.s3_endpoint", storage.s3_endpoint.is_some()),
+                ("storage.s3_force_path_style", storage.s3_force_path_style),
             ];
             return match s3_only.into_iter().find(|(_, set)| *set) {
                 Some((key, _)) => Err(ConfigError::Requires {
@@ -749,6 +750,15 @@ mod tests {
         config.auth.audience = Some("a".to_owned());
         config.auth.tokens = vec!["t0k3n".to_owned()];
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn path_style_requires_s3_bucket() {
+        let message = error_of(|c| c.storage.s3_force_path_style = true);
+        assert!(
+            message.starts_with("storage.s3_force_path_style requires storage.s3_bucket"),
+            "{message}"
+        );
     }
 
     #[test]
