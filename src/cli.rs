@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::{
     self, AuthConfig, ClusterConfig, Config, ConfigError, ExecutionsConfig, FetchConfig,
@@ -34,10 +34,73 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// Parses the command line and the `MCP_V8_*` variables; on an error,
+    /// prints clap's message and exits. An empty variable counts as unset
+    /// (setting one to nothing is the usual way to unset it in a unit or
+    /// compose file), and a bad value that came from a variable is blamed on
+    /// the variable, not only on the flag clap names.
+    ///
+    /// Call it first thing in `main`: it changes the process environment.
+    pub fn parse_env_and_args() -> Self {
+        forget_empty_variables();
+        match Self::try_parse() {
+            Ok(cli) => cli,
+            Err(error) => {
+                let variable = variable_behind(&error);
+                let _ = error.print();
+                if let Some(variable) = variable {
+                    eprintln!("note: that value comes from the environment variable {variable}");
+                }
+                std::process::exit(error.exit_code());
+            }
+        }
+    }
+
     /// The subcommand to run; `serve` when none was given.
     pub fn command_or_serve(&self) -> Command {
         self.command.clone().unwrap_or(Command::Serve)
     }
+}
+
+/// Unsets every empty `MCP_V8_*` variable (see [`Cli::parse_env_and_args`]).
+fn forget_empty_variables() {
+    let empty: Vec<_> = std::env::vars_os()
+        .filter(|(key, value)| {
+            value.is_empty() && key.to_str().is_some_and(|key| key.starts_with("MCP_V8_"))
+        })
+        .map(|(key, _)| key)
+        .collect();
+    for key in empty {
+        // SAFETY: called before any other thread exists (see the caller).
+        unsafe { std::env::remove_var(key) };
+    }
+}
+
+/// The variable a refused value came from, when it did not come from the
+/// command line: clap names the flag either way.
+fn variable_behind(error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+
+    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    // "--heap-memory-max <MB>"
+    let long = arg.split_whitespace().next()?.strip_prefix("--")?;
+    let command = Cli::command();
+    let variable = command
+        .get_arguments()
+        .find(|candidate| candidate.get_long() == Some(long))?
+        .get_env()?
+        .to_str()?
+        .to_owned();
+    let flag = format!("--{long}");
+    let on_command_line = std::env::args().any(|given| {
+        given == flag
+            || given
+                .strip_prefix(flag.as_str())
+                .is_some_and(|rest| rest.starts_with('='))
+    });
+    (!on_command_line && std::env::var_os(&variable).is_some()).then_some(variable)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]

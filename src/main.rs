@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
 use futures::future::BoxFuture;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_subscriber::EnvFilter;
@@ -22,7 +21,7 @@ use mcp_v8::transport::api::{ApiState, Readiness};
 use mcp_v8::transport::http::HttpServer;
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = Cli::parse_env_and_args();
     match cli.command_or_serve() {
         Command::Config(command) => cli::run_config_command(&command),
         Command::Worker { stateless } => {

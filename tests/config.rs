@@ -54,3 +54,48 @@ fn valid_file_is_accepted() {
         "{stdout}"
     );
 }
+
+/// `mcp-v8 config default` with `env` set, or with `args` before it.
+fn config_default_with(env: &[(&str, &str)], args: &[&str]) -> Output {
+    Command::new(common::BIN)
+        .args(args)
+        .args(["config", "default"])
+        .envs(env.iter().copied())
+        .output()
+        .expect("run mcp-v8 config default")
+}
+
+/// A bad value from a variable names the variable (clap names only the
+/// flag), and an empty variable is unset, not an empty value to refuse.
+#[test]
+fn environment_variables_are_named_and_empty_ones_unset() {
+    let output = config_default_with(&[("MCP_V8_HEAP_MEMORY_MAX", "abc")], &[]);
+    assert!(!output.status.success(), "accepted abc");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--heap-memory-max")
+            && stderr.contains("environment variable MCP_V8_HEAP_MEMORY_MAX"),
+        "{stderr}"
+    );
+    // From the command line, the flag is what is wrong.
+    let output = config_default_with(
+        &[("MCP_V8_HEAP_MEMORY_MAX", "abc")],
+        &["--heap-memory-max=x"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && !stderr.contains("environment variable"),
+        "{stderr}"
+    );
+
+    let output = config_default_with(
+        &[
+            ("MCP_V8_HTTP_PORT", ""),
+            ("MCP_V8_STATELESS", ""),
+            ("MCP_V8_CONFIG", ""),
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+}
