@@ -183,8 +183,15 @@ impl HostPattern {
         })
     }
 
+    /// A Host without a port names the scheme's default one, 80 or 443 (the
+    /// server may sit behind a TLS proxy), so it matches a pattern with
+    /// either.
     fn matches(&self, host: &str, port: Option<u16>) -> bool {
-        self.host == host && self.port.is_none_or(|allowed| Some(allowed) == port)
+        self.host == host
+            && self.port.is_none_or(|allowed| match port {
+                Some(port) => port == allowed,
+                None => matches!(allowed, 80 | 443),
+            })
     }
 }
 
@@ -372,6 +379,16 @@ mod tests {
         assert_eq!(check(&guard, host, Some("https://APP.example.com")), Ok(()));
         assert!(check(&guard, host, Some("https://app.example.com:8443")).is_err());
         assert!(check(&guard, host, Some("http://app.example.com")).is_err());
+    }
+
+    #[test]
+    fn a_host_without_port_matches_a_default_port() {
+        for pattern in ["mcp.example.com:80", "mcp.example.com:443"] {
+            let guard = guard(&[pattern], &[]);
+            assert_eq!(check(&guard, Some("mcp.example.com"), None), Ok(()));
+            assert_eq!(check(&guard, Some(pattern), None), Ok(()));
+            assert!(check(&guard, Some("mcp.example.com:8080"), None).is_err());
+        }
     }
 
     #[test]
