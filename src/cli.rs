@@ -994,6 +994,7 @@ mod tests {
             .env("MCP_V8_CONFIG", &file)
             .env("MCP_V8_HEAP_MEMORY_MAX", "32")
             .env("MCP_V8_EXECUTION_TIMEOUT", "20")
+            .env("MCP_V8_S3_BUCKET", "heaps")
             .env("MCP_V8_S3_FORCE_PATH_STYLE", "1")
             .env("MCP_V8_ALLOW_REMOTE_IMPORTS", "false")
             .output()
