@@ -141,11 +141,18 @@ pub enum ConfigCommand {
 /// Does not reject unsupported features; call [`Config::ensure_supported`]
 /// before serving.
 pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
+    let home = std::env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .map(PathBuf::from);
     let mut config = match &cli.config {
-        Some(path) => config::load_file(path)?,
+        Some(path) => match (path.strip_prefix("~"), &home) {
+            (Ok(rest), Some(home)) => config::load_file(&home.join(rest))?,
+            _ => config::load_file(path)?,
+        },
         None => Config::default(),
     };
     cli.overrides.apply(&mut config);
+    config.expand_home(home.as_deref());
     config.validate()?;
     Ok(config)
 }

@@ -478,6 +478,36 @@ impl Default for TelemetryConfig {
 }
 
 impl Config {
+    /// Expands a leading `~` (alone or before `/`) in every path setting to
+    /// `home`, as shells do: TOML and `--flag=~/x` reach the server
+    /// unexpanded, and a directory literally named `~` in the working
+    /// directory was created instead. Without a home the paths stay as
+    /// they are.
+    pub fn expand_home(&mut self, home: Option<&Path>) {
+        let Some(home) = home else { return };
+        let expand = |path: &mut PathBuf| {
+            if let Ok(rest) = path.strip_prefix("~") {
+                *path = home.join(rest);
+            }
+        };
+        let optional = [
+            &mut self.server.state_dir,
+            &mut self.auth.tokens_file,
+            &mut self.storage.directory_path,
+            &mut self.storage.cache_dir,
+            &mut self.sessions.db_path,
+            &mut self.wasm.config,
+            &mut self.policy.policies_json,
+            &mut self.fetch.header_config,
+        ];
+        for path in optional.into_iter().flatten() {
+            expand(path);
+        }
+        for module in &mut self.wasm.modules {
+            expand(&mut module.path);
+        }
+    }
+
     /// The state directory: `server.state_dir` if set, else the platform
     /// default (see [`resolve_state_dir`]).
     pub fn state_dir(&self) -> PathBuf {
@@ -517,7 +547,8 @@ pub fn resolve_state_dir(
             return PathBuf::from(first);
         }
     }
-    if let Some(xdg) = var("XDG_STATE_HOME") {
+    // The spec: a relative path in an XDG variable is invalid, to be ignored.
+    if let Some(xdg) = var("XDG_STATE_HOME").filter(|xdg| Path::new(xdg).is_absolute()) {
         return PathBuf::from(xdg).join("mcp-v8");
     }
     if let Some(home) = var("HOME") {
@@ -581,5 +612,34 @@ mod tests {
         assert_eq!(home, PathBuf::from("/h/.local/state/mcp-v8"));
         let system = resolve_state_dir(None, env_of(&[]));
         assert_eq!(system, PathBuf::from("/var/lib/mcp-v8"));
+        let relative = resolve_state_dir(
+            None,
+            env_of(&[("XDG_STATE_HOME", "relstate"), ("HOME", "/h")]),
+        );
+        assert_eq!(relative, PathBuf::from("/h/.local/state/mcp-v8"));
+    }
+
+    #[test]
+    fn a_leading_tilde_is_the_home_directory() {
+        let mut config = Config::default();
+        config.server.state_dir = Some(PathBuf::from("~/state"));
+        config.storage.directory_path = Some(PathBuf::from("~"));
+        config.sessions.db_path = Some(PathBuf::from("~user/db"));
+        config.storage.cache_dir = Some(PathBuf::from("/abs/~/cache"));
+        config.expand_home(Some(Path::new("/home/a")));
+        assert_eq!(
+            config.server.state_dir,
+            Some(PathBuf::from("/home/a/state"))
+        );
+        assert_eq!(
+            config.storage.directory_path,
+            Some(PathBuf::from("/home/a"))
+        );
+        // Only `~` itself: `~user` and a `~` further in are left alone.
+        assert_eq!(config.sessions.db_path, Some(PathBuf::from("~user/db")));
+        assert_eq!(
+            config.storage.cache_dir,
+            Some(PathBuf::from("/abs/~/cache"))
+        );
     }
 }
