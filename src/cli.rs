@@ -43,7 +43,7 @@ impl Cli {
     /// Call it first thing in `main`: it changes the process environment.
     pub fn parse_env_and_args() -> Self {
         forget_empty_variables();
-        match Self::try_parse() {
+        match Self::try_parse_from(serve_flags_anywhere(std::env::args_os().collect())) {
             Ok(cli) => cli,
             Err(error) => {
                 let variable = variable_behind(&error);
@@ -60,6 +60,41 @@ impl Cli {
     pub fn command_or_serve(&self) -> Command {
         self.command.clone().unwrap_or(Command::Serve)
     }
+}
+
+/// `args` without an explicit `serve` subcommand, so that the server's flags
+/// may follow it (`mcp-v8 serve --http-port 8080`): clap only takes them
+/// before it, where they belong to the top-level command. `serve` is the
+/// command anyway when none is given.
+fn serve_flags_anywhere(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let command = Cli::command();
+    let mut index = 1;
+    while let Some(arg) = args.get(index).and_then(|arg| arg.to_str()) {
+        if arg == "--" {
+            break;
+        }
+        if let Some(flag) = arg.strip_prefix("--") {
+            let takes_value = !flag.contains('=')
+                && command
+                    .get_arguments()
+                    .find(|candidate| candidate.get_long() == Some(flag))
+                    .is_some_and(|candidate| {
+                        candidate.get_action().takes_values() && !candidate.is_require_equals_set()
+                    });
+            index += if takes_value { 2 } else { 1 };
+            continue;
+        }
+        if arg.starts_with('-') {
+            index += 1;
+            continue;
+        }
+        // The first word that is no flag or value is the subcommand.
+        if arg == "serve" {
+            args.remove(index);
+        }
+        break;
+    }
+    args
 }
 
 /// Unsets every empty `MCP_V8_*` variable (see [`Cli::parse_env_and_args`]).
@@ -105,7 +140,8 @@ fn variable_behind(error: &clap::Error) -> Option<String> {
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
-    /// Serve MCP (the default when no subcommand is given).
+    /// Serve MCP (the default when no subcommand is given); the options
+    /// above may come before or after it.
     Serve,
     /// Check, generate or describe config files.
     #[command(subcommand)]
@@ -693,6 +729,44 @@ impl TelemetryFlags {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn flags_may_follow_serve() {
+        let parsed = |args: &[&str]| {
+            let args = serve_flags_anywhere(args.iter().map(Into::into).collect());
+            args.into_iter()
+                .map(|arg| arg.into_string().expect("UTF-8"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            parsed(&["mcp-v8", "serve", "--http-port", "8080"]),
+            ["mcp-v8", "--http-port", "8080"]
+        );
+        assert_eq!(
+            parsed(&[
+                "mcp-v8",
+                "--stateless",
+                "--state-dir",
+                "serve",
+                "serve",
+                "--bind=::"
+            ]),
+            ["mcp-v8", "--stateless", "--state-dir", "serve", "--bind=::"]
+        );
+        // Another subcommand keeps its words, even one spelled "serve".
+        assert_eq!(
+            parsed(&["mcp-v8", "config", "check", "serve"]),
+            ["mcp-v8", "config", "check", "serve"]
+        );
+        let cli = Cli::try_parse_from(serve_flags_anywhere(
+            ["mcp-v8", "serve", "--http-port", "8080"]
+                .map(Into::into)
+                .to_vec(),
+        ))
+        .expect("serve with a flag after it");
+        assert_eq!(cli.command_or_serve(), Command::Serve);
+        assert_eq!(cli.overrides.transport.http_port, Some(8080));
+    }
+
     use std::collections::BTreeMap;
     use std::path::Path;
 
