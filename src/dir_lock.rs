@@ -28,6 +28,14 @@ pub enum DirLockError {
 
 /// Creates `dir` (owner-only) if needed and takes its lock.
 pub fn lock(dir: &Path) -> Result<DirLock, DirLockError> {
+    if dir.exists() && !dir.is_dir() {
+        // create_dir_all would say "File exists", which reads as no error.
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            "it exists and is not a directory",
+        )
+        .into());
+    }
     private_fs::create_dir_all(dir)?;
     let mut file = private_fs::open_options()
         .read(true)
@@ -69,5 +77,14 @@ mod tests {
         );
         drop(held);
         lock(&locked).expect("free again");
+    }
+
+    #[test]
+    fn a_file_is_not_a_directory() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").expect("a file");
+        let error = lock(&file).expect_err("a file");
+        assert!(error.to_string().contains("not a directory"), "{error}");
     }
 }

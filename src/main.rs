@@ -1,6 +1,7 @@
 //! `mcp-v8`: parse the command line, build the parts, wire them together.
 
 use std::io::IsTerminal;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -20,7 +21,32 @@ use mcp_v8::transport;
 use mcp_v8::transport::api::{ApiState, Readiness};
 use mcp_v8::transport::http::HttpServer;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("Error: {}", describe(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, each said once: most of our errors
+/// already quote their cause (an I/O error's text is the useful part), and
+/// anyhow's report would repeat it under "Caused by".
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse_env_and_args();
     match cli.command_or_serve() {
         Command::Config(command) => cli::run_config_command(&command),

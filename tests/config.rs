@@ -99,3 +99,44 @@ fn environment_variables_are_named_and_empty_ones_unset() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
 }
+
+/// A start-up error is one line that says each cause once: anyhow's report
+/// repeated the I/O error under "Caused by" (and a file where the state
+/// directory should be was only "File exists").
+#[test]
+fn start_up_errors_say_each_cause_once() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "").expect("a file");
+    let cases = [
+        (
+            vec![
+                format!("--state-dir={}", dir.path().join("state").display()),
+                "--http-port=0".into(),
+                "--auth-tokens-file=/nonexistent".into(),
+            ],
+            "No such file or directory",
+        ),
+        (
+            vec![format!("--state-dir={}", not_a_dir.display())],
+            "not a directory",
+        ),
+    ];
+    for (args, cause) in cases {
+        let output = Command::new(common::BIN)
+            .arg("--stateless")
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .expect("run mcp-v8");
+        assert!(!output.status.success(), "{args:?} started");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let error = stderr
+            .lines()
+            .find(|line| line.starts_with("Error: "))
+            .unwrap_or_else(|| panic!("no error line: {stderr}"));
+        assert_eq!(error.matches(cause).count(), 1, "{stderr}");
+        assert!(!stderr.contains("Caused by"), "{stderr}");
+    }
+}
