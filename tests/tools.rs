@@ -266,7 +266,7 @@ async fn list_executions_answers_a_page_at_a_time() {
 struct RawStdio {
     child: tokio::process::Child,
     stdin: Option<tokio::process::ChildStdin>,
-    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    stdout: Option<tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>>,
     _state: tempfile::TempDir,
 }
 
@@ -285,7 +285,7 @@ impl RawStdio {
             .spawn()
             .expect("spawn mcp-v8");
         let stdin = child.stdin.take();
-        let stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let stdout = Some(tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines());
         Self {
             child,
             stdin,
@@ -320,7 +320,8 @@ impl RawStdio {
 
     /// The next line the server writes, as JSON.
     async fn next(&mut self) -> Value {
-        let line = tokio::time::timeout(common::DEADLINE, self.stdout.next_line())
+        let stdout = self.stdout.as_mut().expect("stdout still open");
+        let line = tokio::time::timeout(common::DEADLINE, stdout.next_line())
             .await
             .expect("an answer in time")
             .expect("read stdout")
@@ -337,6 +338,11 @@ impl RawStdio {
     /// Closes stdin and waits for the server to exit.
     async fn finish(mut self) -> std::process::ExitStatus {
         drop(self.stdin.take());
+        self.exited().await
+    }
+
+    /// Waits for the server to exit.
+    async fn exited(mut self) -> std::process::ExitStatus {
         tokio::time::timeout(common::DEADLINE, self.child.wait())
             .await
             .expect("the server exits")
@@ -398,6 +404,21 @@ async fn stdio_says_what_is_wrong_with_an_initialize() {
 async fn stdio_eof_before_initialize_exits_zero() {
     let stdio = RawStdio::start();
     let status = stdio.finish().await;
+    assert!(status.success(), "{status}");
+}
+
+/// A client that closes its end of stdout can read no answer: the session
+/// ends at the first one that cannot be written (the server went on reading
+/// requests, logging a broken pipe for each).
+#[tokio::test]
+async fn stdio_ends_when_stdout_is_closed() {
+    let mut stdio = RawStdio::start();
+    stdio.initialize().await;
+    drop(stdio.stdout.take());
+    stdio
+        .send(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }))
+        .await;
+    let status = stdio.exited().await;
     assert!(status.success(), "{status}");
 }
 

@@ -1,10 +1,15 @@
 //! MCP over the process's stdin and stdout, for clients that spawn the server.
 
+use std::sync::Arc;
+
 use anyhow::Context;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::service::{QuitReason, ServerInitializeError};
+use rmcp::transport::Transport;
 use rmcp::transport::async_rw::{AsyncRwTransport, DEFAULT_MAX_LINE_LENGTH};
 use rmcp::transport::stdio_pipes;
 use rmcp::{RoleServer, ServiceExt};
+use tokio::sync::Notify;
 
 use super::PreInitFilter;
 use crate::tools::McpV8;
@@ -29,6 +34,7 @@ pub async fn serve_stdio(server: McpV8, max_body_bytes: usize) -> anyhow::Result
     let (reader, writer) = stdio_pipes();
     let transport = AsyncRwTransport::<RoleServer, _, _>::new(reader, writer)
         .with_max_line_length(max_body_bytes.max(DEFAULT_MAX_LINE_LENGTH));
+    let transport = EndsWithStdout::new(transport);
     let service = match server.serve(PreInitFilter::new(transport)).await {
         Ok(service) => service,
         // The client left before it initialised: a clean end, as at any
@@ -51,5 +57,61 @@ pub async fn serve_stdio(server: McpV8, max_body_bytes: usize) -> anyhow::Result
             tracing::info!(?reason, "MCP stdio session ended");
             Ok(())
         }
+    }
+}
+
+/// Ends the session when stdout is gone: a client that closed its end can
+/// read no answer, yet rmcp would go on reading requests and logging a
+/// broken pipe for each.
+struct EndsWithStdout<T> {
+    inner: T,
+    gone: Arc<Notify>,
+}
+
+impl<T> EndsWithStdout<T> {
+    fn new(inner: T) -> Self {
+        Self {
+            inner,
+            gone: Arc::new(Notify::new()),
+        }
+    }
+}
+
+impl<T> Transport<RoleServer> for EndsWithStdout<T>
+where
+    T: Transport<RoleServer, Error = std::io::Error>,
+{
+    type Error = std::io::Error;
+
+    fn send(
+        &mut self,
+        item: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let sent = self.inner.send(item);
+        let gone = self.gone.clone();
+        async move {
+            let result = sent.await;
+            if let Err(error) = &result
+                && error.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                // A permit: the next receive ends, even if none waits now.
+                gone.notify_one();
+            }
+            result
+        }
+    }
+
+    async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
+        tokio::select! {
+            message = self.inner.receive() => message,
+            () = self.gone.notified() => {
+                tracing::warn!("stdout is closed, so no answer can reach the client; ending the session");
+                None
+            }
+        }
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
     }
 }
