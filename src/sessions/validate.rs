@@ -22,7 +22,8 @@ pub const MAX_TAGS_PER_HEAP: usize = 64;
 /// How much of a rejected value an error message quotes.
 const QUOTE_CHARS: usize = 80;
 
-/// Checks a session name: 1 to 128 characters, none of them a control character.
+/// Checks a session name: 1 to 128 characters, not all of them spaces, none
+/// of them a control character.
 pub fn validate_session_name(name: &str) -> Result<(), SessionError> {
     let invalid = |reason: String| SessionError::InvalidSessionName {
         name: quote(name),
@@ -30,6 +31,12 @@ pub fn validate_session_name(name: &str) -> Result<(), SessionError> {
     };
     if name.is_empty() {
         return Err(invalid("a session name cannot be empty".to_owned()));
+    }
+    if name.trim().is_empty() {
+        // Surely a mistake, and one no listing would show legibly.
+        return Err(invalid(
+            "a session name cannot be only white space".to_owned(),
+        ));
     }
     let chars = name.chars().count();
     if chars > MAX_SESSION_NAME_CHARS {
@@ -116,7 +123,15 @@ mod tests {
         for good in ["a", "my session", "données/été-2025", &"x".repeat(128)] {
             assert!(validate_session_name(good).is_ok(), "{good:?}");
         }
-        for bad in ["", "a\nb", "nul\0", "tab\there", &"x".repeat(129)] {
+        for bad in [
+            "",
+            "   ",
+            "\u{a0}",
+            "a\nb",
+            "nul\0",
+            "tab\there",
+            &"x".repeat(129),
+        ] {
             let error = validate_session_name(bad).expect_err(bad);
             assert!(error.is_invalid_argument());
         }

@@ -36,7 +36,7 @@ pub struct RunJsParams {
     pub wait_ms: Option<u64>,
     /// Stateful servers only: resume from this heap snapshot, the global scope an earlier execution left, named by 64 lowercase hexadecimal characters (get_execution reports it as `heap`). Omit to start fresh, or from the session's latest heap when `session` is given.
     pub heap: Option<String>,
-    /// Stateful servers only: log this execution in the named session (1 to 128 characters, no control characters), creating it on first use. With `session` but no `heap`, the run resumes the session's latest heap.
+    /// Stateful servers only: log this execution in the named session (1 to 128 characters, not only white space, no control characters), creating it on first use. With `session` but no `heap`, the run resumes the session's latest heap.
     pub session: Option<String>,
     /// Stateful servers only: tags to set on the heap snapshot this execution produces, an object of string values, e.g. {"step": "data loaded"} (same limits as set_heap_tags).
     pub tags: Option<BTreeMap<String, String>>,
