@@ -190,6 +190,26 @@ async fn tools_call_without_params_is_invalid_params() {
     assert_eq!(server.eval("1 + 1").await, "2", "the session goes on");
 }
 
+/// An unknown tool is named, with the tools there are (rmcp said only
+/// "tool not found").
+#[tokio::test]
+async fn an_unknown_tool_is_named_with_the_tools_there_are() {
+    let server = Server::start_with(&["--stateless"]).await;
+    let error = server
+        .client()
+        .call_tool(rmcp::model::CallToolRequestParams::new("run_python"))
+        .await
+        .expect_err("no such tool");
+    let ServiceError::McpError(error) = error else {
+        panic!("expected a JSON-RPC error, got {error:?}");
+    };
+    assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{error:?}");
+    assert!(
+        error.message.contains("unknown tool \"run_python\"") && error.message.contains("run_js, "),
+        "{error:?}"
+    );
+}
+
 #[tokio::test]
 async fn run_js_without_wait_answers_in_flight_without_result() {
     let server = Server::start().await;

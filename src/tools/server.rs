@@ -184,6 +184,34 @@ impl ServerHandler for McpV8 {
             .with_instructions(descriptions::instructions(self.sessions.is_some()))
     }
 
+    /// rmcp's router answers an unknown tool with a bare "tool not found";
+    /// this one names the tool and the tools there are.
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        if !self.tool_router.has_route(&request.name) {
+            let mut known: Vec<_> = self
+                .tool_router
+                .list_all()
+                .into_iter()
+                .map(|tool| tool.name.into_owned())
+                .collect();
+            known.sort();
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "unknown tool {:?}; this server's tools are {}",
+                    request.name,
+                    known.join(", ")
+                ),
+                None,
+            ));
+        }
+        let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        self.tool_router.call(call).await
+    }
+
     /// rmcp hands over as a custom request whatever it could not read as one
     /// of MCP's requests: for a method this server serves, that means the
     /// params were missing or malformed, and the client is told so (-32602)
