@@ -205,7 +205,8 @@ async fn an_unknown_tool_is_named_with_the_tools_there_are() {
     };
     assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{error:?}");
     assert!(
-        error.message.contains("unknown tool \"run_python\"") && error.message.contains("run_js, "),
+        error.message.contains("unknown tool \"run_python\"")
+            && error.message.contains("list_executions, run_js"),
         "{error:?}"
     );
 }
