@@ -35,14 +35,10 @@ pub struct Cli {
 
 impl Cli {
     /// Parses the command line and the `MCP_V8_*` variables; on an error,
-    /// prints clap's message and exits. An empty variable counts as unset
-    /// (setting one to nothing is the usual way to unset it in a unit or
-    /// compose file), and a bad value that came from a variable is blamed on
-    /// the variable, not only on the flag clap names.
-    ///
-    /// Call it first thing in `main`: it changes the process environment.
+    /// prints clap's message and exits. A bad value that came from a
+    /// variable is blamed on the variable, not only on the flag clap names.
+    /// Call [`forget_empty_variables`] first.
     pub fn parse_env_and_args() -> Self {
-        forget_empty_variables();
         match Self::try_parse_from(serve_flags_anywhere(std::env::args_os().collect())) {
             Ok(cli) => cli,
             Err(error) => {
@@ -74,13 +70,7 @@ fn serve_flags_anywhere(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
             break;
         }
         if let Some(flag) = arg.strip_prefix("--") {
-            let takes_value = !flag.contains('=')
-                && command
-                    .get_arguments()
-                    .find(|candidate| candidate.get_long() == Some(flag))
-                    .is_some_and(|candidate| {
-                        candidate.get_action().takes_values() && !candidate.is_require_equals_set()
-                    });
+            let takes_value = takes_next_word(&command, flag);
             index += if takes_value { 2 } else { 1 };
             continue;
         }
@@ -88,8 +78,9 @@ fn serve_flags_anywhere(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
             index += 1;
             continue;
         }
-        // The first word that is no flag or value is the subcommand.
-        if arg == "serve" {
+        // The first word that is no flag or value is the subcommand. Another
+        // word after `serve` is left for clap to refuse.
+        if arg == "serve" && !has_word_after(&command, &args[index + 1..]) {
             args.remove(index);
         }
         break;
@@ -97,8 +88,44 @@ fn serve_flags_anywhere(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
     args
 }
 
-/// Unsets every empty `MCP_V8_*` variable (see [`Cli::parse_env_and_args`]).
-fn forget_empty_variables() {
+/// Whether `--flag` (given without `=value`) takes the next word as its value.
+fn takes_next_word(command: &clap::Command, flag: &str) -> bool {
+    !flag.contains('=')
+        && command
+            .get_arguments()
+            .find(|candidate| candidate.get_long() == Some(flag))
+            .is_some_and(|candidate| {
+                candidate.get_action().takes_values() && !candidate.is_require_equals_set()
+            })
+}
+
+/// Whether `args` (after `serve`) hold a word that is no flag or value.
+fn has_word_after(command: &clap::Command, args: &[std::ffi::OsString]) -> bool {
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let Some(arg) = arg.to_str() else { return true };
+        if arg == "--" {
+            return true;
+        }
+        if let Some(flag) = arg.strip_prefix("--") {
+            let takes_value = takes_next_word(command, flag);
+            if takes_value {
+                rest.next();
+            }
+        } else if !arg.starts_with('-') {
+            return true;
+        }
+    }
+    false
+}
+
+/// Unsets every empty `MCP_V8_*` variable: an empty variable counts as unset
+/// (setting one to nothing is the usual way to unset it in a unit or compose
+/// file), where clap would take it for an empty value.
+///
+/// # Safety
+/// Changes the process environment: no other thread may exist yet.
+pub unsafe fn forget_empty_variables() {
     let empty: Vec<_> = std::env::vars_os()
         .filter(|(key, value)| {
             value.is_empty() && key.to_str().is_some_and(|key| key.starts_with("MCP_V8_"))
@@ -106,7 +133,7 @@ fn forget_empty_variables() {
         .map(|(key, _)| key)
         .collect();
     for key in empty {
-        // SAFETY: called before any other thread exists (see the caller).
+        // SAFETY: the caller guarantees a single thread.
         unsafe { std::env::remove_var(key) };
     }
 }
@@ -129,11 +156,9 @@ fn variable_behind(error: &clap::Error) -> Option<String> {
         .to_str()?
         .to_owned();
     let flag = format!("--{long}");
-    let on_command_line = std::env::args().any(|given| {
-        given == flag
-            || given
-                .strip_prefix(flag.as_str())
-                .is_some_and(|rest| rest.starts_with('='))
+    let with_value = format!("{flag}=");
+    let on_command_line = std::env::args_os().any(|given| {
+        given == flag.as_str() || given.as_encoded_bytes().starts_with(with_value.as_bytes())
     });
     (!on_command_line && std::env::var_os(&variable).is_some()).then_some(variable)
 }
@@ -751,6 +776,11 @@ mod tests {
                 "--bind=::"
             ]),
             ["mcp-v8", "--stateless", "--state-dir", "serve", "--bind=::"]
+        );
+        // `serve` with another subcommand after it is left for clap to refuse.
+        assert_eq!(
+            parsed(&["mcp-v8", "serve", "config", "default"]),
+            ["mcp-v8", "serve", "config", "default"]
         );
         // Another subcommand keeps its words, even one spelled "serve".
         assert_eq!(

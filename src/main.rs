@@ -47,6 +47,8 @@ fn describe(error: &anyhow::Error) -> String {
 }
 
 fn run() -> anyhow::Result<()> {
+    // SAFETY: no other thread exists yet.
+    unsafe { cli::forget_empty_variables() };
     let cli = Cli::parse_env_and_args();
     match cli.command_or_serve() {
         Command::Config(command) => cli::run_config_command(&command),

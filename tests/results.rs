@@ -629,6 +629,13 @@ async fn intl_objects_and_finalization_registries_can_be_kept_in_a_heap() {
              [fr.unregister(t), fr.unregister(t)].join()",
             "true,false",
         ),
+        // Options read with themselves as `this` (a private field would
+        // throw through a proxy receiver).
+        (
+            "class O { #s = 'percent'; get style() { return this.#s } } \
+             new Intl.NumberFormat('en', new O()).format(0.25)",
+            "25%",
+        ),
     ];
     let refusals = [
         (
@@ -651,11 +658,21 @@ async fn intl_objects_and_finalization_registries_can_be_kept_in_a_heap() {
          globalThis.day = () => dtf.format(new Date(0)); \
          globalThis.seg = new Intl.Segmenter('en').segment('ab'); \
          globalThis.loc = new Intl.Locale('fr-CA'); \
-         globalThis.fr = new FinalizationRegistry(() => {}); fr.register({}, 1); 1",
-        "[nf.format(1.25), pct.format(0.5), fmt(2.25), day(), [...seg].length, loc.language].join(' ')",
-        "1.3 50% 2.3 1/1/1970 2 fr",
+         globalThis.fr = new FinalizationRegistry(() => {}); fr.register({}, 1); \
+         globalThis.parts = new Intl.Segmenter('en', { granularity: 'word' }).segment('ab cd'); \
+         globalThis.col = new Intl.Collator('de'); 1",
+        "[nf.format(1.25), pct.format(0.5), fmt(2.25), day(), [...seg].length, loc.language, \
+         parts.containing(4).segment, ['b', 'a'].sort(col.compare).join('')].join(' ')",
+        "1.3 50% 2.3 1/1/1970 2 fr cd ab",
     )
     .await;
+    // V8's own Intl.v8BreakIterator cannot be kept in a heap, nor remade:
+    // a stateful server has none (a stateless one does).
+    let server = Server::start().await;
+    assert_eq!(
+        server.eval("typeof Intl.v8BreakIterator").await,
+        "undefined"
+    );
 }
 
 /// Runs each case on a stateless and on a stateful server: `cases` give

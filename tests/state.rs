@@ -165,6 +165,7 @@ async fn a_locked_global_object_is_not_stored() {
 async fn a_heap_resumed_many_times_stops_growing() {
     const GENERATIONS: usize = 80;
     const COMPARED_FROM: usize = 70;
+    const TEN_GENERATIONS_OF_NOISE: usize = 64;
     let server = ServerOptions::new().start().await;
     let heaps = server.state_dir().join("heaps");
     let code = "globalThis.count = (globalThis.count ?? 0) + 1; console.log('run', count); \
@@ -185,9 +186,11 @@ async fn a_heap_resumed_many_times_stops_growing() {
         heap = Some(hash);
     }
     let size_at = |generation: usize| sizes[generation - 1];
-    assert_eq!(
-        size_at(GENERATIONS),
-        size_at(COMPARED_FROM),
+    // Not byte for byte: the size wobbles by 8 bytes between generations
+    // (one number stored as a heap number or not), both ways. Growth per
+    // generation shows over ten of them: the early growth is 5.7 KB each.
+    assert!(
+        size_at(GENERATIONS) <= size_at(COMPARED_FROM) + TEN_GENERATIONS_OF_NOISE,
         "the heap still grows after generation {COMPARED_FROM}: {sizes:?}"
     );
     // The early growth this test waits out is still there (if deno_core stops

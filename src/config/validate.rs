@@ -429,6 +429,13 @@ impl Config {
                 reason: "the server speaks one MCP transport at a time",
             });
         }
+        if storage.cache_dir.as_deref() == Some(self.state_dir().as_path()) {
+            return Err(ConfigError::Conflict {
+                key: "storage.cache_dir",
+                other: "server.state_dir",
+                reason: "each directory is held by its own lock; give the cache a directory of its own",
+            });
+        }
         if storage.cache_dir.is_some() && storage.s3_bucket.is_none() {
             return Err(ConfigError::Requires {
                 key: "storage.cache_dir",
@@ -750,6 +757,19 @@ mod tests {
         config.auth.audience = Some("a".to_owned());
         config.auth.tokens = vec!["t0k3n".to_owned()];
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn the_cache_is_not_the_state_directory() {
+        let message = error_of(|c| {
+            c.server.state_dir = Some(PathBuf::from("/srv/mcp"));
+            c.storage.s3_bucket = Some("bucket".to_owned());
+            c.storage.cache_dir = Some(PathBuf::from("/srv/mcp"));
+        });
+        assert!(
+            message.contains("storage.cache_dir") && message.contains("server.state_dir"),
+            "{message}"
+        );
     }
 
     #[test]

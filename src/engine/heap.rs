@@ -166,11 +166,22 @@ mod tests {
         assert!(matches!(decode(b"hello"), Err(HeapFormatError::Corrupt(_))));
     }
 
+    /// Incompressible bytes are stored as a raw block, where a flipped byte
+    /// breaks no structure: only the frame's checksum catches it.
     #[test]
     fn a_damaged_payload_is_corrupt() {
-        let mut object = encode(&[7u8; 50_000]).expect("encode");
-        let last = object.len() - 8;
-        object[last] ^= 1;
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let noise: Vec<u8> = (0..50_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let mut object = encode(&noise).expect("encode");
+        let middle = object.len() / 2;
+        object[middle] ^= 1;
         let error = decode(&object).expect_err("damaged");
         assert!(matches!(error, HeapFormatError::Corrupt(_)), "{error}");
     }

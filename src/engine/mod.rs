@@ -398,7 +398,16 @@ impl Engine {
             runtime.v8_isolate().cancel_terminate_execution();
         }
         let restorable = restore_internals(&mut runtime);
-        release_natives(&mut runtime);
+        if !release_natives(&mut runtime) {
+            // Like a runtime still waiting: it cannot be snapshotted safely,
+            // nor dropped; it is leaked and the worker replaced.
+            self.spent.set(true);
+            std::mem::forget(runtime);
+            return Outcome::failed(
+                "the code finished, but its heap could not be made ready for a snapshot \
+                 (releasing its Intl objects failed), so it was not stored",
+            );
+        }
         let blob = runtime.snapshot();
         if !restorable && stop.is_none() && evaluated.is_ok() {
             return Outcome::failed(
@@ -530,21 +539,26 @@ fn isolate_not_created(error: deno_core::error::CoreError) -> String {
 /// is lowered here, before any of the job's code runs. V8 lowers a limit in
 /// one way only: when a near-heap-limit callback is removed with the limit
 /// to restore. The same goes for the ArrayBuffer budget: a resumed heap's
-/// buffers were allocated while it was built, and count from here on.
+/// buffers were allocated while it was built, and are measured here against
+/// the same limit, on their own, as the budget measures them while code runs.
 fn lower_heap_limit(
     runtime: &mut JsRuntime,
     budget: &ArrayBufferBudget,
     heap_limit: usize,
 ) -> Result<(), String> {
-    // ArrayBuffers count towards the limit, as they do while code runs.
-    let used = runtime.v8_isolate().get_heap_statistics().used_heap_size() + budget.used();
-    if used > heap_limit {
-        return Err(format!(
-            "the heap to resume holds {} MB, more than this execution's heap limit of {} MB; \
-             resume it with a larger heap_memory_max_mb",
-            used.div_ceil(1024 * 1024),
-            heap_limit / (1024 * 1024)
-        ));
+    // Each measured as while code runs: the V8 heap and the ArrayBuffers
+    // each get the limit.
+    let heap = runtime.v8_isolate().get_heap_statistics().used_heap_size();
+    let buffers = budget.used();
+    for (used, what) in [(heap, ""), (buffers, " of ArrayBuffers")] {
+        if used > heap_limit {
+            return Err(format!(
+                "the heap to resume holds {} MB{what}, more than this execution's heap limit \
+                 of {} MB; resume it with a larger heap_memory_max_mb",
+                used.div_ceil(1024 * 1024),
+                heap_limit / (1024 * 1024)
+            ));
+        }
     }
     runtime.add_near_heap_limit_callback(|current, _initial| current);
     runtime.remove_near_heap_limit_callback(heap_limit);
@@ -719,12 +733,15 @@ fn restore_internals(runtime: &mut JsRuntime) -> bool {
 
 /// Drops the native objects behind the heap-safe Intl objects (see
 /// `js/heap_safe.js`): a heap V8 snapshots must hold none.
-fn release_natives(runtime: &mut JsRuntime) {
+/// False if that failed (the function missing, or stopped part-way by a
+/// termination): a snapshot then could abort the process.
+fn release_natives(runtime: &mut JsRuntime) -> bool {
     deno_core::scope!(scope, runtime);
-    if let Some(release) = bootstrap_function(scope, "mcp-v8.releaseNatives") {
-        let undefined = v8::undefined(scope);
-        release.call(scope, undefined.into(), &[]);
-    }
+    let Some(release) = bootstrap_function(scope, "mcp-v8.releaseNatives") else {
+        return false;
+    };
+    let undefined = v8::undefined(scope);
+    release.call(scope, undefined.into(), &[]).is_some()
 }
 
 fn move_internals(runtime: &mut JsRuntime, hide: bool) -> bool {
@@ -857,9 +874,10 @@ impl Unfinished {
 }
 
 /// Why a timed-out execution whose value had settled did not finish.
-const PENDING_WORK_HINT: &str = ": the code's value was ready, but timers still pending kept \
-    the execution running (a setInterval never cleared, or a long setTimeout); clear them \
-    with clearInterval/clearTimeout so it can finish and return its value";
+const PENDING_WORK_HINT: &str = ": the code's value was ready, but timers still pending, or \
+    their callbacks, kept the execution running (a setInterval never cleared, a long \
+    setTimeout, a callback that never returns); clear them with clearInterval/clearTimeout \
+    so it can finish and return its value";
 
 /// Runs the code, awaits its value if it is a promise, and then keeps the event
 /// loop going until it is idle (pending timers still fire); `value_settled` is

@@ -16,6 +16,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::output::{OutputStore, OutputWriter};
 use super::records::{RecordStore, Retention};
@@ -98,6 +99,9 @@ struct Inner {
     session_turns: Mutex<HashMap<String, VecDeque<Ticket>>>,
     /// Why the last attempt to start a worker failed; `None` once one starts.
     worker_trouble: Mutex<Option<String>>,
+    /// Session-log writes that outlive the call that finished their
+    /// execution ([`Inner::log_unstarted`]); shutdown waits for them.
+    background: TaskTracker,
 }
 
 /// An execution's place in the queue (or in its session's line). The
@@ -167,6 +171,7 @@ impl Executor {
             shutting_down: AtomicBool::new(false),
             session_turns: Mutex::new(HashMap::new()),
             worker_trouble: Mutex::new(None),
+            background: TaskTracker::new(),
             config,
         });
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
@@ -384,6 +389,8 @@ impl Executor {
                 .cancel_because(&execution_id, CancelReason::ShuttingDown)
                 .await;
         }
+        self.inner.background.close();
+        self.inner.background.wait().await;
     }
 }
 
@@ -541,7 +548,7 @@ impl Inner {
         };
         let (sessions, session) = (sessions.clone(), session.clone());
         let entry = session_entry(pending, status, None);
-        tokio::spawn(async move {
+        self.background.spawn(async move {
             let name = session.clone();
             if let Err(error) = sessions
                 .blocking(move |sessions| sessions.append(&name, entry))
@@ -789,27 +796,32 @@ async fn run_slot(
         else {
             break;
         };
-        if let Some((mut pending, cancel)) = inner.take_pending(&execution_id)
-            && inner.start(&execution_id)
-        {
-            inner.running.fetch_add(1, Ordering::SeqCst);
-            let outcome = match inner.load_heap(&mut pending).await {
-                Err(error) => Outcome::Failed { error },
-                Ok(()) => run_on_worker(&inner, &mut worker, &pending.job, &cancel).await,
-            };
-            // The worker is free as soon as the outcome is in: storing the heap
-            // and logging the session happen while it runs the next execution.
-            // The session's turn passes only then, so the session's next
-            // execution resumes the heap this one leaves.
-            let inner = inner.clone();
-            tokio::spawn(async move {
-                let settled = inner.settle(&pending, outcome).await;
-                inner.running.fetch_sub(1, Ordering::SeqCst);
-                inner.finish(&execution_id, settled);
+        match inner.take_pending(&execution_id) {
+            Some((mut pending, cancel)) if inner.start(&execution_id) => {
+                inner.running.fetch_add(1, Ordering::SeqCst);
+                let outcome = match inner.load_heap(&mut pending).await {
+                    Err(error) => Outcome::Failed { error },
+                    Ok(()) => run_on_worker(&inner, &mut worker, &pending.job, &cancel).await,
+                };
+                // The worker is free as soon as the outcome is in: storing the heap
+                // and logging the session happen while it runs the next execution.
+                // The session's turn passes only then, so the session's next
+                // execution resumes the heap this one leaves.
+                let inner = inner.clone();
+                tokio::spawn(async move {
+                    let settled = inner.settle(&pending, outcome).await;
+                    inner.running.fetch_sub(1, Ordering::SeqCst);
+                    inner.finish(&execution_id, settled);
+                    inner.pass_turn(session.as_deref());
+                });
+            }
+            Some((pending, _)) => {
+                // Cancelled between leaving the queue and starting: the
+                // cancellation found no pending execution to log.
+                inner.log_unstarted(&pending, ExecutionStatus::Cancelled);
                 inner.pass_turn(session.as_deref());
-            });
-        } else {
-            inner.pass_turn(session.as_deref());
+            }
+            None => inner.pass_turn(session.as_deref()),
         }
     }
     if let Some(process) = worker {

@@ -16,17 +16,23 @@
 use std::borrow::Cow;
 
 use rmcp::RoleServer;
-use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ServerJsonRpcMessage};
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, RequestId, ServerJsonRpcMessage};
 use rmcp::transport::Transport;
 
 use crate::tools::unreadable_request;
 
 /// A server transport that drops notifications and responses until the
-/// session begins: with an `initialize` request, or a request carrying its
-/// protocol version in `_meta` (the stateless lifecycle of MCP 2026-07-28).
+/// session begins: with an `initialize` request, or with the answer to a
+/// request that carries its protocol version in `_meta` (the stateless
+/// lifecycle of MCP 2026-07-28). rmcp answers such a request from its
+/// pre-initialisation loop, and stays there, when the version is not one it
+/// serves or the request is a `server/discover` probe; only a result shows
+/// that it went on.
 pub struct PreInitFilter<T> {
     inner: T,
     begun: bool,
+    /// A request that may begin the session, by its answer.
+    candidate: Option<RequestId>,
 }
 
 impl<T> PreInitFilter<T> {
@@ -34,16 +40,16 @@ impl<T> PreInitFilter<T> {
         Self {
             inner,
             begun: false,
+            candidate: None,
         }
     }
 }
 
-/// Whether rmcp starts the session on this request (see
-/// `rmcp::service::serve_server`): afterwards every message is its business.
-fn begins_session(request: &ClientRequest) -> bool {
+/// Whether a request may begin the session (see
+/// `rmcp::service::serve_server`).
+fn may_begin_session(request: &ClientRequest) -> bool {
     match request {
-        ClientRequest::InitializeRequest(_) => true,
-        ClientRequest::PingRequest(_) => false,
+        ClientRequest::PingRequest(_) | ClientRequest::DiscoverRequest(_) => false,
         other => other.get_meta().protocol_version().is_some(),
     }
 }
@@ -62,6 +68,12 @@ where
         &mut self,
         item: ServerJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        if let (ServerJsonRpcMessage::Response(response), Some(candidate)) =
+            (&item, &self.candidate)
+            && response.id == *candidate
+        {
+            self.begun = true;
+        }
         self.inner.send(item)
     }
 
@@ -83,7 +95,12 @@ where
                         }
                         continue;
                     }
-                    self.begun = begins_session(&request.request);
+                    if matches!(request.request, ClientRequest::InitializeRequest(_)) {
+                        // rmcp either serves the session or ends it.
+                        self.begun = true;
+                    } else if may_begin_session(&request.request) {
+                        self.candidate = Some(request.id.clone());
+                    }
                     return Some(message);
                 }
                 ClientJsonRpcMessage::Notification(notification) => {

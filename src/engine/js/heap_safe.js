@@ -9,9 +9,12 @@
 // - Intl constructors: an Intl object wraps an ICU object that lives outside
 //   V8's heap. Each wrapper keeps the arguments its native object was made
 //   from (the options as the native constructor read them) and makes that
-//   object again when a method needs it. The engine calls
-//   `Symbol.for("mcp-v8.releaseNatives")` before every snapshot, dropping all
-//   of them; a resumed heap remakes each on first use.
+//   object again when a method needs it. At most MAX_HOLDING native objects
+//   are kept at a time (the oldest is dropped, to be remade if used again),
+//   and the engine calls `Symbol.for("mcp-v8.releaseNatives")` before every
+//   snapshot, dropping all of them; a resumed heap remakes each on first
+//   use. `Intl.v8BreakIterator`, V8's own and non-standard (Deno drops it
+//   too), cannot be remade (its methods change its state) and is removed.
 // - FinalizationRegistry: V8 cannot snapshot a registry once a registered
 //   object has died. This one keeps no cells and never calls its cleanup
 //   callback, which the language allows (cleanup is never guaranteed).
@@ -40,6 +43,8 @@
   const WeakMapPrototypeHas = uncurryThis(WeakMap.prototype.has);
   const WeakMapPrototypeDelete = uncurryThis(WeakMap.prototype.delete);
   const SetPrototypeAdd = uncurryThis(Set.prototype.add);
+  const SetPrototypeDelete = uncurryThis(Set.prototype.delete);
+  const SetPrototypeGetSize = uncurryThis(Object.getOwnPropertyDescriptor(Set.prototype, "size").get);
   const SetPrototypeClear = uncurryThis(Set.prototype.clear);
   const SetPrototypeValues = uncurryThis(Set.prototype.values);
   const SetIteratorNext = uncurryThis(Object.getPrototypeOf(new Set().values()).next);
@@ -56,8 +61,11 @@
   // object, `native` caches it until the next snapshot, `functions` caches
   // the functions the `format`/`compare` getters hand out.
   const states = new WeakMapCtor();
-  // The states whose `native` is set, for releaseNatives.
+  // The states whose `native` is set, oldest first: bounded, so that code
+  // making a formatter per call does not keep every ICU object it made alive
+  // until the snapshot.
   const holding = new SetCtor();
+  const MAX_HOLDING = 64;
   // The wrapper of Intl.Locale, to recognise its objects among arguments.
   let LocaleWrapper;
 
@@ -69,12 +77,19 @@
     return state;
   }
 
-  function nativeOf(state) {
-    if (state.native === undefined) {
-      state.native = state.make();
-      SetPrototypeAdd(holding, state);
+  function hold(state, native) {
+    state.native = native;
+    SetPrototypeAdd(holding, state);
+    if (SetPrototypeGetSize(holding) > MAX_HOLDING) {
+      const oldest = SetIteratorNext(SetPrototypeValues(holding)).value;
+      oldest.native = undefined;
+      SetPrototypeDelete(holding, oldest);
     }
-    return state.native;
+    return native;
+  }
+
+  function nativeOf(state) {
+    return state.native === undefined ? hold(state, state.make()) : state.native;
   }
 
   // A wrapped Locale stands for its tag wherever a locale is accepted (the
@@ -107,8 +122,9 @@
     if (typeof options !== "object" || options === null) return { passed: options, record: options };
     const record = { __proto__: null };
     const passed = new ProxyCtor(options, {
-      get(target, key, receiver) {
-        const value = ReflectGet(target, key, receiver);
+      // The options object itself as `this` for getters, as natively.
+      get(target, key) {
+        const value = ReflectGet(target, key);
         record[key] = value;
         return value;
       },
@@ -127,7 +143,7 @@
     __proto__: null,
     "Locale.maximize": (native) => new LocaleWrapper(StringCtor(native)),
     "Locale.minimize": (native) => new LocaleWrapper(StringCtor(native)),
-    "Segmenter.segment": (_native, state, args) => makeSegments(state, StringCtor(args[0])),
+    "Segmenter.segment": (native, state, args) => makeSegments(state, args[0], native),
   };
 
   function wrapIntl(kind, callableWithoutNew) {
@@ -138,16 +154,29 @@
         if (callableWithoutNew) return ReflectConstruct(Wrapper, [first, options]);
         throw new TypeErrorCtor(`Constructor Intl.${kind} requires 'new'`);
       }
-      const leading = kind === "Locale" ? tagOf(first) : localeList(first);
-      const { passed, record } = recordedOptions(options);
-      const native = ReflectConstruct(Native, [leading, passed]);
+      let leading = kind === "Locale" ? tagOf(first) : localeList(first);
+      const recorded = recordedOptions(options);
+      let record = recorded.record;
+      const native = ReflectConstruct(Native, [leading, recorded.passed]);
+      // Defaults taken from the process (its locale, its time zone) are
+      // made explicit: a heap may resume on another host.
+      if (kind !== "Locale") {
+        const resolved = ReflectApply(Native.prototype.resolvedOptions, native, []);
+        if (leading === undefined) leading = [resolved.locale];
+        if (kind === "DateTimeFormat" && record === undefined) {
+          record = { __proto__: null, timeZone: resolved.timeZone };
+        } else if (kind === "DateTimeFormat" && typeof record === "object" && record !== null &&
+            record.timeZone === undefined) {
+          record.timeZone = resolved.timeZone;
+        }
+      }
       const state = {
         kind,
         make: () => ReflectConstruct(Native, [leading, record]),
-        native,
+        native: undefined,
         functions: { __proto__: null },
       };
-      SetPrototypeAdd(holding, state);
+      hold(state, native);
       WeakMapPrototypeSet(states, this, state);
     };
     nameAndLength(Wrapper, Native.name, Native.length);
@@ -163,23 +192,27 @@
       const member = StringCtor(key);
       if (descriptor.get !== undefined) {
         const nativeGetter = descriptor.get;
-        const getter = function () {
-          const state = stateOf(this, kind, member);
-          const value = ReflectApply(nativeGetter, nativeOf(state), []);
-          if (typeof value !== "function") return value;
-          // `format` and `compare` hand out a function bound to the native
-          // object; this one finds the native object when called.
-          let cached = state.functions[key];
-          if (cached === undefined) {
-            cached = nameAndLength(
-              (...args) => ReflectApply(ReflectApply(nativeGetter, nativeOf(state), []), undefined, args),
-              "",
-              value.length,
-            );
-            state.functions[key] = cached;
-          }
-          return cached;
-        };
+        // Method and accessor syntax throughout: like the built-ins they
+        // replace, these functions are not constructors.
+        const getter = ObjectGetOwnPropertyDescriptor({
+          get [key]() {
+            const state = stateOf(this, kind, member);
+            const value = ReflectApply(nativeGetter, nativeOf(state), []);
+            if (typeof value !== "function") return value;
+            // `format` and `compare` hand out a function bound to the native
+            // object; this one finds the native object when called.
+            let cached = state.functions[key];
+            if (cached === undefined) {
+              cached = nameAndLength(
+                (...args) => ReflectApply(ReflectApply(nativeGetter, nativeOf(state), []), undefined, args),
+                "",
+                value.length,
+              );
+              state.functions[key] = cached;
+            }
+            return cached;
+          },
+        }, key).get;
         nameAndLength(getter, `get ${member}`, 0);
         ObjectDefineProperty(proto, key, { get: getter, enumerable: descriptor.enumerable, configurable: true });
       } else if (typeof descriptor.value === "function") {
@@ -202,9 +235,11 @@
       const descriptor = ObjectGetOwnPropertyDescriptor(Native, key);
       if (key === "supportedLocalesOf") {
         const native = descriptor.value;
-        descriptor.value = nameAndLength(function supportedLocalesOf(locales, options) {
-          return ReflectApply(native, Native, [localeList(locales), options]);
-        }, native.name, native.length);
+        descriptor.value = nameAndLength({
+          supportedLocalesOf(locales, options) {
+            return ReflectApply(native, Native, [localeList(locales), options]);
+          },
+        }.supportedLocalesOf, native.name, native.length);
       }
       ObjectDefineProperty(Wrapper, key, descriptor);
     }
@@ -214,30 +249,48 @@
     return Wrapper;
   }
 
-  // A Segments object: `containing` asks a fresh native Segments; iteration
-  // reads all segments at once, into plain objects.
+  // A Segments object keeps the string it was made for and its native
+  // Segments like any Intl object, remade from the segmenter on demand;
+  // iteration reads all segments at once, into plain objects.
   const SegmentsPrototype = {
     containing(index) {
-      const segments = WeakMapPrototypeGet(segmentsStates, this);
-      if (segments === undefined) throw new TypeErrorCtor("Method %Segments.prototype%.containing called on incompatible receiver");
-      const native = nativeOf(segments.segmenter).segment(segments.string);
-      return native.containing(index);
+      return nativeSegments(this, "containing").containing(index);
     },
     [SymbolIterator]() {
-      const segments = WeakMapPrototypeGet(segmentsStates, this);
-      if (segments === undefined) throw new TypeErrorCtor("Method %Segments.prototype%[@@iterator] called on incompatible receiver");
       const all = [];
-      for (const segment of nativeOf(segments.segmenter).segment(segments.string)) ArrayPrototypePush(all, segment);
+      for (const segment of nativeSegments(this, "[@@iterator]")) ArrayPrototypePush(all, segment);
       return ArrayPrototypeValues(all);
     },
   };
   const segmentsStates = new WeakMapCtor();
-  function makeSegments(segmenter, string) {
+  function nativeSegments(segments, member) {
+    const state = typeof segments === "object" && segments !== null
+      ? WeakMapPrototypeGet(segmentsStates, segments)
+      : undefined;
+    if (state === undefined) {
+      throw new TypeErrorCtor(`Method %Segments.prototype%.${member} called on incompatible receiver`);
+    }
+    return nativeOf(state);
+  }
+  function makeSegments(segmenter, input, native) {
+    // The string as the native method read it: a string stays as it is, and
+    // anything else is converted once more only after the native call has
+    // shown that converting it works.
+    const string = typeof input === "string" ? input : `${input}`;
     const segments = { __proto__: SegmentsPrototype };
-    WeakMapPrototypeSet(segmentsStates, segments, { segmenter, string });
+    const state = {
+      kind: "Segments",
+      make: () => ReflectApply(NativeSegment, nativeOf(segmenter), [string]),
+      native: undefined,
+      functions: { __proto__: null },
+    };
+    hold(state, native);
+    WeakMapPrototypeSet(segmentsStates, segments, state);
     return segments;
   }
 
+  delete Intl.v8BreakIterator;
+  const NativeSegment = Intl.Segmenter?.prototype.segment;
   LocaleWrapper = wrapIntl("Locale", false);
   for (const kind of ["Collator", "DateTimeFormat", "NumberFormat"]) wrapIntl(kind, true);
   for (const kind of ["DisplayNames", "DurationFormat", "ListFormat", "PluralRules", "RelativeTimeFormat", "Segmenter"]) {
@@ -245,10 +298,24 @@
   }
   if (typeof nativeGetCanonicalLocales === "function") {
     const slot = ObjectGetOwnPropertyDescriptor(Intl, "getCanonicalLocales");
-    slot.value = nameAndLength(function getCanonicalLocales(locales) {
-      return localeList(locales) ?? [];
-    }, "getCanonicalLocales", 1);
+    slot.value = nameAndLength({
+      getCanonicalLocales(locales) {
+        return localeList(locales) ?? [];
+      },
+    }.getCanonicalLocales, "getCanonicalLocales", 1);
     ObjectDefineProperty(Intl, "getCanonicalLocales", slot);
+  }
+
+  // A constructor left unwrapped would bring the abort back: fail the
+  // startup snapshot, loudly, if a newer V8 adds one.
+  const wrapped = ["Collator", "DateTimeFormat", "DisplayNames", "DurationFormat", "ListFormat", "Locale",
+    "NumberFormat", "PluralRules", "RelativeTimeFormat", "Segmenter"];
+  for (const key of ReflectOwnKeys(Intl)) {
+    const value = Intl[key];
+    if (typeof value === "function" && ObjectGetOwnPropertyDescriptor(value, "prototype") !== undefined &&
+        !wrapped.includes(key)) {
+      throw new TypeErrorCtor(`heap_safe.js: Intl.${StringCtor(key)} is a constructor it does not wrap`);
+    }
   }
 
   function releaseNatives() {

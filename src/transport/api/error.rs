@@ -128,7 +128,6 @@ impl ApiError {
             );
         }
         let code = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
             status if status.is_server_error() => ErrorCode::Internal,
             _ => ErrorCode::InvalidArgument,
