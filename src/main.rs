@@ -130,16 +130,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 .map_err(anyhow::Error::from)
         }
         None => {
+            let calls = tools.clone();
             let stdio = transport::serve_stdio(tools, config.transport.max_body_bytes);
             tokio::pin!(stdio);
             tokio::select! {
                 result = &mut stdio => result,
                 () = shutdown_signal() => {
                     // The session stays open while executions drain, so a
-                    // run_js waiting on one gets its answer, and then a
-                    // moment longer for the last answers to be written.
+                    // run_js waiting on one gets its answer: until the calls
+                    // have returned, and a moment longer for their answers
+                    // to be written.
                     let drained = async {
                         drain(&executor).await;
+                        let _ = tokio::time::timeout(DRAIN, calls.calls_finished()).await;
                         tokio::time::sleep(STDIO_LAST_WORDS).await;
                     };
                     tokio::select! {
@@ -158,9 +161,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// new ones are refused, before the listener stops and they are cancelled.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// How long the stdio session stays open after the executions have drained,
-/// for the answers to the calls that waited on them to be written.
-const STDIO_LAST_WORDS: std::time::Duration = std::time::Duration::from_millis(200);
+/// How long the stdio session stays open after the last tool call has
+/// returned, for its answer to be written.
+const STDIO_LAST_WORDS: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Draining, the same for every transport: new executions are refused (503
 /// over HTTP, and /readyz says so) while the ones in flight finish; what

@@ -1,6 +1,9 @@
 //! [`McpV8`]: the MCP server handler and its five execution tools (the
 //! session and tag tools of a stateful server are in [`super::state`]).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use rmcp::RoleServer;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
@@ -36,6 +39,26 @@ pub struct McpV8 {
     /// The session store of a stateful server; `None` when stateless.
     sessions: Option<SessionStore>,
     tool_router: ToolRouter<Self>,
+    /// Tool calls not yet answered, across all clones.
+    calls: Arc<CallsInFlight>,
+}
+
+/// A count of the tool calls in progress, for a shutdown to wait on.
+#[derive(Debug, Default)]
+struct CallsInFlight {
+    count: AtomicUsize,
+    none_left: tokio::sync::Notify,
+}
+
+/// One call in progress; counted out when dropped.
+struct CallGuard(Arc<CallsInFlight>);
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.none_left.notify_waiters();
+        }
+    }
 }
 
 impl std::fmt::Debug for McpV8 {
@@ -55,6 +78,7 @@ impl McpV8 {
             executor,
             sessions: None,
             tool_router: Self::tool_router(),
+            calls: Arc::default(),
         }
     }
 
@@ -65,6 +89,22 @@ impl McpV8 {
             executor,
             sessions: Some(sessions),
             tool_router: Self::tool_router() + Self::state_router(),
+            calls: Arc::default(),
+        }
+    }
+
+    /// Resolves once no tool call is in progress (in any clone): a shutdown
+    /// waits for the calls its drain has just answered to return.
+    pub async fn calls_finished(&self) {
+        loop {
+            let none_left = self.calls.none_left.notified();
+            let mut none_left = std::pin::pin!(none_left);
+            // Registered before the count is read, so no wake-up is missed.
+            none_left.as_mut().enable();
+            if self.calls.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            none_left.await;
         }
     }
 
@@ -191,6 +231,8 @@ impl ServerHandler for McpV8 {
         request: rmcp::model::CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        self.calls.count.fetch_add(1, Ordering::SeqCst);
+        let _call = CallGuard(self.calls.clone());
         if !self.tool_router.has_route(&request.name) {
             let mut known: Vec<_> = self
                 .tool_router
