@@ -8,7 +8,7 @@
 //! thread by [`Watchdog`], through V8's thread-safe termination.
 
 use std::ffi::{c_char, c_void};
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -247,6 +247,32 @@ struct Armed {
     memory_allowance: u64,
     /// The resident memory at the watchdog's first look at this execution.
     memory_baseline: Option<u64>,
+    /// Past the allowance, a garbage collection asked for first: the
+    /// collection count then, and when.
+    collection: Option<(u64, Instant)>,
+}
+
+/// Garbage collections done at the watchdog's request, in this process (one
+/// isolate runs at a time in a worker).
+static COLLECTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How long the watchdog waits for a collection it asked for before it stops
+/// the execution anyway (the interrupt runs only when JS runs again).
+const COLLECTION_WAIT: Duration = Duration::from_millis(200);
+
+/// Runs on the isolate's thread, between JS instructions: a full collection,
+/// then the C heap's free memory back to the system. Memory outside V8's
+/// heap (ICU objects behind Intl, for one) is freed only when V8 collects
+/// the JS objects holding it, and V8 schedules collections by its own heap,
+/// which such objects barely touch: resident memory can look exhausted while
+/// most of it is garbage.
+unsafe extern "C" fn collect_garbage(isolate: v8::UnsafeRawIsolatePtr, _data: *mut c_void) {
+    // SAFETY: V8 passes the interrupted isolate, alive for this call.
+    let mut isolate = unsafe { v8::Isolate::from_raw_isolate_ptr(isolate) };
+    isolate.low_memory_notification();
+    // SAFETY: plain glibc call with no preconditions.
+    unsafe { libc::malloc_trim(0) };
+    COLLECTIONS.fetch_add(1, Ordering::SeqCst);
 }
 
 /// How often the watchdog looks at the worker's resident memory while an
@@ -260,9 +286,11 @@ const MEMORY_CHECK_EVERY: Duration = Duration::from_millis(20);
 /// them; WebAssembly memories and resizable ArrayBuffers come straight from
 /// the operating system, past both. Watching the process's resident memory
 /// bounds those too: twice the heap limit (heap and buffers) plus 64 MB of
-/// slack for compiled code and V8's own bookkeeping. The check runs between
-/// JS instructions, so one native call (a `fill` of a huge buffer) can
-/// overshoot it for as long as it runs.
+/// slack for compiled code and V8's own bookkeeping. Past it, the watchdog
+/// has a full collection run first (see [`collect_garbage`]) and stops the
+/// execution only if that does not bring the memory back. The check runs
+/// between JS instructions, so one native call (a `fill` of a huge buffer)
+/// can overshoot it for as long as it runs.
 pub fn memory_allowance(heap_memory_max_mb: u32) -> u64 {
     (2 * u64::from(heap_memory_max_mb) + 64) * 1024 * 1024
 }
@@ -332,6 +360,7 @@ impl Watchdog {
             deadline,
             memory_allowance,
             memory_baseline: None,
+            collection: None,
         });
         // An execution armed while the thread sleeps with nothing to guard
         // needs it awake; otherwise it looks within MEMORY_CHECK_EVERY.
@@ -381,10 +410,24 @@ fn watch(shared: &(Mutex<Slot>, Condvar)) {
         }
         if let Some(resident) = resident_bytes() {
             let baseline = *armed.memory_baseline.get_or_insert(resident);
-            if resident.saturating_sub(baseline) > armed.memory_allowance {
-                stop(&armed.isolate, &armed.flag, StopReason::HeapExceeded);
-                guard.armed = None;
-                continue;
+            let over = resident.saturating_sub(baseline) > armed.memory_allowance;
+            match (over, armed.collection) {
+                (false, _) => armed.collection = None,
+                // Over for the first time: garbage may be what fills it.
+                (true, None) => {
+                    armed.collection = Some((COLLECTIONS.load(Ordering::SeqCst), now));
+                    armed
+                        .isolate
+                        .request_interrupt(collect_garbage, std::ptr::null_mut());
+                }
+                (true, Some((before, asked))) => {
+                    let collected = COLLECTIONS.load(Ordering::SeqCst) > before;
+                    if collected || now.duration_since(asked) > COLLECTION_WAIT {
+                        stop(&armed.isolate, &armed.flag, StopReason::HeapExceeded);
+                        guard.armed = None;
+                        continue;
+                    }
+                }
             }
         }
         let wakes_at = armed.deadline.min(now + MEMORY_CHECK_EVERY);
