@@ -15,7 +15,8 @@
 //!
 //! [`config`] holds the one typed configuration every layer is built from;
 //! [`private_fs`] creates the owner-only files and directories they all use;
-//! [`dir_lock`] keeps a directory to one process.
+//! [`dir_lock`] keeps a directory to one process; [`in_flight`] waits for
+//! work in progress to end, for the shutdowns of the executor and the tools.
 //! See `ARCHITECTURE.md` for the map and the invariants.
 
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod dir_lock;
 pub mod engine;
 pub mod executor;
+pub mod in_flight;
 pub mod private_fs;
 pub mod sessions;
 pub mod storage;

@@ -340,16 +340,7 @@ impl Executor {
 
     /// Resolves once no execution is queued or running.
     pub async fn drained(&self) {
-        loop {
-            let finished = self.inner.finished.notified();
-            let mut finished = std::pin::pin!(finished);
-            // Registered before the count is read, so no wake-up is missed.
-            finished.as_mut().enable();
-            if self.inner.in_flight.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            finished.await;
-        }
+        crate::in_flight::until_zero(&self.inner.in_flight, &self.inner.finished).await;
     }
 
     /// The longest timeout an execution may have; callers that wait for an

@@ -96,16 +96,7 @@ impl McpV8 {
     /// Resolves once no tool call is in progress (in any clone): a shutdown
     /// waits for the calls its drain has just answered to return.
     pub async fn calls_finished(&self) {
-        loop {
-            let none_left = self.calls.none_left.notified();
-            let mut none_left = std::pin::pin!(none_left);
-            // Registered before the count is read, so no wake-up is missed.
-            none_left.as_mut().enable();
-            if self.calls.count.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            none_left.await;
-        }
+        crate::in_flight::until_zero(&self.calls.count, &self.calls.none_left).await;
     }
 
     pub(super) fn executor(&self) -> &Executor {
