@@ -6,7 +6,7 @@
 //! the file gives the documented precedence: CLI > env > file > defaults.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::builder::BoolishValueParser;
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -155,12 +155,8 @@ fn variable_behind(error: &clap::Error) -> Option<String> {
         .get_env()?
         .to_str()?
         .to_owned();
-    let flag = format!("--{long}");
-    let with_value = format!("{flag}=");
-    let on_command_line = std::env::args_os().any(|given| {
-        given == flag.as_str() || given.as_encoded_bytes().starts_with(with_value.as_bytes())
-    });
-    (!on_command_line && std::env::var_os(&variable).is_some()).then_some(variable)
+    let given = on_command_line(&format!("--{long}"));
+    (!given && std::env::var_os(&variable).is_some()).then_some(variable)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -205,17 +201,69 @@ pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
     let home = std::env::var_os("HOME")
         .filter(|home| !home.is_empty())
         .map(PathBuf::from);
-    let mut config = match &cli.config {
-        Some(path) => match (path.strip_prefix("~"), &home) {
-            (Ok(rest), Some(home)) => config::load_file(&home.join(rest))?,
-            _ => config::load_file(path)?,
-        },
+    let file = cli
+        .config
+        .as_ref()
+        .map(|path| match (path.strip_prefix("~"), &home) {
+            (Ok(rest), Some(home)) => home.join(rest),
+            _ => path.clone(),
+        });
+    let mut config = match &file {
+        Some(path) => config::load_file(path)?,
         None => Config::default(),
     };
     cli.overrides.apply(&mut config);
     config.expand_home(home.as_deref());
-    config.validate()?;
+    config
+        .validate()
+        .map_err(|error| with_origins(error, file.as_deref()))?;
     Ok(config)
+}
+
+/// `error` with where each key it names was set, when any was set at all:
+/// a conflict may well be between a variable in a unit file and a line of
+/// the config file, and the key names alone do not say where to look.
+fn with_origins(error: ConfigError, file: Option<&Path>) -> ConfigError {
+    let text = file.and_then(|path| std::fs::read_to_string(path).ok());
+    let file = file.zip(text.as_deref());
+    let origins: Vec<(String, String)> = error
+        .keys()
+        .into_iter()
+        .filter_map(|key| Some((key.to_owned(), origin_of(key, file)?)))
+        .collect();
+    if origins.is_empty() {
+        return error;
+    }
+    ConfigError::WithOrigins {
+        error: Box::new(error),
+        origins,
+    }
+}
+
+/// Where `key` got its value, in the order overrides apply: the command
+/// line, then its variable, then a line of the config file. `None` for a
+/// default.
+fn origin_of(key: &str, file: Option<(&Path, &str)>) -> Option<String> {
+    if let Some(flag) = config::flag_for(key) {
+        if on_command_line(flag) {
+            return Some(flag.to_owned());
+        }
+        let variable = config::env_var_for(flag);
+        if std::env::var_os(&variable).is_some() {
+            return Some(variable);
+        }
+    }
+    let (path, text) = file?;
+    let position = config::position_of_key(text, key)?;
+    Some(format!("{}:{}", path.display(), position.line))
+}
+
+/// Whether `flag` (`--name`) was given on this process's command line, as
+/// `--name VALUE`, `--name=VALUE` or a bare switch.
+fn on_command_line(flag: &str) -> bool {
+    let with_value = format!("{flag}=");
+    std::env::args_os()
+        .any(|given| given == flag || given.as_encoded_bytes().starts_with(with_value.as_bytes()))
 }
 
 /// Runs a `mcp-v8 config …` subcommand, writing to stdout. An error means the

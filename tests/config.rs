@@ -140,3 +140,53 @@ fn start_up_errors_say_each_cause_once() {
         assert!(!stderr.contains("Caused by"), "{stderr}");
     }
 }
+
+/// A refused combination says where each of its keys was set: a variable in
+/// a unit file and a line of the config file are otherwise hard to connect
+/// to the key names the message uses.
+#[test]
+fn refusals_say_where_each_key_was_set() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("mcp-v8.toml");
+    std::fs::write(
+        &file,
+        "[server]\nlog_level = \"info\"\n\n[storage]\ndirectory_path = \"/srv/heaps\"\n",
+    )
+    .expect("write the config file");
+    let refusal = |env: &[(&str, &str)], args: &[&str]| {
+        let output = Command::new(common::BIN)
+            .args(args)
+            .env_remove("MCP_V8_STATELESS")
+            .env_remove("MCP_V8_DIRECTORY_PATH")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run mcp-v8");
+        assert!(!output.status.success(), "{env:?} {args:?} started");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let config = format!("--config={}", file.display());
+
+    let stderr = refusal(&[("MCP_V8_STATELESS", "true")], &[&config]);
+    let expected = format!(
+        "storage.stateless is set by MCP_V8_STATELESS, storage.directory_path by {}:5",
+        file.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+
+    let stderr = refusal(&[], &["--stateless", "--directory-path=/srv/other"]);
+    assert!(
+        stderr.contains(
+            "storage.stateless is set by --stateless, storage.directory_path by --directory-path"
+        ),
+        "{stderr}"
+    );
+
+    // A requirement left at its default is not said to be set anywhere.
+    let stderr = refusal(&[], &["--cache-max-mb", "64"]);
+    assert!(
+        stderr.contains("storage.cache_max_mb requires storage.cache_dir")
+            && stderr.contains("(storage.cache_max_mb is set by --cache-max-mb)"),
+        "{stderr}"
+    );
+}

@@ -79,6 +79,16 @@ pub enum ConfigError {
         error: Box<ConfigError>,
     },
 
+    /// A problem with the merged configuration, with where each key it names
+    /// was set (a flag, a variable, a line of the config file), so that a
+    /// conflict between, say, a variable and the file can be found.
+    #[error("{error} ({})", describe_origins(origins))]
+    WithOrigins {
+        error: Box<ConfigError>,
+        /// `(key, where it was set)`, for the keys not left at their default.
+        origins: Vec<(String, String)>,
+    },
+
     /// Features are configured that this build does not implement yet.
     #[error("not yet supported: {}", .0.join(", "))]
     Unsupported(Vec<String>),
@@ -96,9 +106,38 @@ impl ConfigError {
             | Self::Conflict { key, .. }
             | Self::Requires { key, .. } => Some(key),
             Self::Order { lower_key, .. } => Some(lower_key),
-            Self::InFile { error, .. } => error.key(),
+            Self::InFile { error, .. } | Self::WithOrigins { error, .. } => error.key(),
         }
     }
+
+    /// Every key the error names: both keys of a conflict or an order, the
+    /// key and its requirement, or the one key.
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            Self::Conflict { key, other, .. } => vec![key, other],
+            Self::Requires { key, required, .. } => vec![key, required],
+            Self::Order {
+                lower_key,
+                upper_key,
+                ..
+            } => vec![lower_key, upper_key],
+            Self::InFile { error, .. } | Self::WithOrigins { error, .. } => error.keys(),
+            other => other.key().into_iter().collect(),
+        }
+    }
+}
+
+/// `a is set by --flag, b by MCP_V8_B`.
+fn describe_origins(origins: &[(String, String)]) -> String {
+    let mut parts = origins.iter();
+    let mut described = String::new();
+    if let Some((key, origin)) = parts.next() {
+        described = format!("{key} is set by {origin}");
+    }
+    for (key, origin) in parts {
+        described.push_str(&format!(", {key} by {origin}"));
+    }
+    described
 }
 
 fn hint_suffix(hint: &Option<&'static str>) -> String {

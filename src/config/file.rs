@@ -54,6 +54,12 @@ fn locate_key(err: ConfigError, text: &str, path: &Path) -> ConfigError {
     }
 }
 
+/// Where in `text` (a config file's contents) the dotted `section.key` is
+/// set, if it is.
+pub fn position_of_key(text: &str, key: &str) -> Option<Position> {
+    offset_of_key(text, key).map(|offset| position(text, offset))
+}
+
 /// Byte offset of the value of a dotted `section.key`, if the file sets it.
 fn offset_of_key(text: &str, key: &str) -> Option<usize> {
     let document = DeTable::parse(text).ok()?;

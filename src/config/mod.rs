@@ -24,7 +24,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use error::{ConfigError, ParseError, Position};
-pub use file::{check_file, load_file, parse_toml};
+pub use file::{check_file, load_file, parse_toml, position_of_key};
 pub use flags::{FLAGS, env_var_for, flag_for};
 pub use render::{default_toml, json_schema};
 
@@ -314,7 +314,7 @@ pub struct StorageConfig {
     #[schemars(example = "/var/cache/mcp-v8")]
     pub cache_dir: Option<PathBuf>,
     /// Size bound of cache_dir, in MiB (at least 1); the least recently used
-    /// snapshots are deleted beyond it.
+    /// snapshots are deleted beyond it. Changing it requires cache_dir.
     pub cache_max_mb: u64,
 }
 

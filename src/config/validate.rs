@@ -8,7 +8,7 @@ use std::ops::RangeInclusive;
 
 use super::error::ConfigError;
 use super::flags::flag_for;
-use super::{Config, MAX_CONCURRENT_EXECUTIONS};
+use super::{Config, MAX_CONCURRENT_EXECUTIONS, StorageConfig};
 use crate::executor::MIN_HEAP_MB;
 
 /// Heap cap bounds, in MiB: V8 cannot start an isolate in less than a few MiB,
@@ -436,6 +436,15 @@ impl Config {
                 reason: "each directory is held by its own lock; give the cache a directory of its own",
             });
         }
+        if storage.cache_dir.is_none()
+            && storage.cache_max_mb != StorageConfig::default().cache_max_mb
+        {
+            return Err(ConfigError::Requires {
+                key: "storage.cache_max_mb",
+                required: "storage.cache_dir",
+                reason: "it bounds the cache, and there is none",
+            });
+        }
         if storage.cache_dir.is_some() && storage.s3_bucket.is_none() {
             return Err(ConfigError::Requires {
                 key: "storage.cache_dir",
@@ -777,6 +786,15 @@ mod tests {
         let message = error_of(|c| c.storage.s3_force_path_style = true);
         assert!(
             message.starts_with("storage.s3_force_path_style requires storage.s3_bucket"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn cache_size_requires_a_cache() {
+        let message = error_of(|c| c.storage.cache_max_mb = 64);
+        assert!(
+            message.starts_with("storage.cache_max_mb requires storage.cache_dir"),
             "{message}"
         );
     }
