@@ -183,7 +183,8 @@ async fn open_session(http: &reqwest::Client, url: &str) -> String {
 
 /// A body that is not one JSON-RPC message gets 400 and a JSON-RPC error
 /// (-32700 for bytes that are not JSON, -32600 for JSON that is not a
-/// message, under the message's id when it has one), not rmcp's 415, the
+/// message, -32602 for params by position, under the message's id when it
+/// has one), not rmcp's 415, the
 /// status for a wrong Content-Type; the session goes on serving.
 #[tokio::test]
 async fn malformed_messages_get_json_rpc_errors() {
@@ -211,6 +212,12 @@ async fn malformed_messages_get_json_rpc_errors() {
             -32600,
             json!(4),
             "\"method\" must be a string",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":[1]}"#,
+            -32602,
+            json!(5),
+            "params must be an object, not an array",
         ),
     ];
     for (body, code, id, words) in cases {

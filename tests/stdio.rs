@@ -40,13 +40,14 @@ impl RawStdio {
     }
 
     async fn send(&mut self, message: Value) {
+        self.send_raw(format!("{message}\n").as_bytes()).await;
+    }
+
+    async fn send_raw(&mut self, bytes: &[u8]) {
         use tokio::io::AsyncWriteExt;
 
         let stdin = self.stdin.as_mut().expect("stdin still open");
-        stdin
-            .write_all(format!("{message}\n").as_bytes())
-            .await
-            .expect("write to the server");
+        stdin.write_all(bytes).await.expect("write to the server");
     }
 
     async fn initialize(&mut self) {
@@ -140,6 +141,48 @@ async fn stdio_says_what_is_wrong_with_an_initialize() {
     assert!(message.contains("missing field `clientInfo`"), "{answer}");
     stdio.initialize().await;
     let status = stdio.finish().await;
+    assert!(status.success(), "{status}");
+}
+
+/// A line of JSON that is no message MCP can take is answered as over HTTP:
+/// under its id when one can be read, with what is wrong (rmcp answered a
+/// bare "Invalid request" without the id, so the client never saw an answer
+/// to its request). A notification is never answered, nor a line that is
+/// not JSON (as README says). A last message without a newline is read all
+/// the same.
+#[tokio::test]
+async fn stdio_answers_unreadable_lines_under_their_id() {
+    let mut stdio = RawStdio::start();
+    stdio.initialize().await;
+    stdio
+        .send(json!({ "jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": [1, 2] }))
+        .await;
+    let answer = stdio.next().await;
+    assert_eq!(answer["id"], 5, "{answer}");
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    assert_eq!(
+        answer["error"]["message"],
+        "invalid params of tools/call: params must be an object, not an array"
+    );
+
+    stdio
+        .send(json!({ "jsonrpc": "2.0", "method": "notifications/x", "params": 3 }))
+        .await;
+    stdio.send_raw(b"not json\r\n").await;
+    stdio
+        .send(json!({ "jsonrpc": "1.0", "id": "q", "method": "ping" }))
+        .await;
+    let answer = stdio.next().await;
+    assert_eq!(answer["id"], "q", "{answer}");
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+
+    stdio
+        .send_raw(br#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#)
+        .await;
+    drop(stdio.stdin.take());
+    let answer = stdio.next().await;
+    assert_eq!(answer, json!({ "jsonrpc": "2.0", "id": 9, "result": {} }));
+    let status = stdio.exited().await;
     assert!(status.success(), "{status}");
 }
 

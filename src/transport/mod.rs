@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod http;
+mod json_lines;
+mod message;
 mod pre_init;
 mod stdio;
 

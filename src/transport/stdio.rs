@@ -6,12 +6,13 @@ use anyhow::Context;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::service::{QuitReason, ServerInitializeError};
 use rmcp::transport::Transport;
-use rmcp::transport::async_rw::{AsyncRwTransport, DEFAULT_MAX_LINE_LENGTH};
+use rmcp::transport::async_rw::DEFAULT_MAX_LINE_LENGTH;
 use rmcp::transport::stdio_pipes;
 use rmcp::{RoleServer, ServiceExt};
 use tokio::sync::Notify;
 
 use super::PreInitFilter;
+use super::json_lines::JsonLines;
 use crate::tools::McpV8;
 
 /// Serves MCP on stdin/stdout until the client disconnects (closes stdin) or
@@ -28,12 +29,12 @@ use crate::tools::McpV8;
 ///
 /// A message may be as large as an HTTP request body (`max_body_bytes`,
 /// `transport.max_body_bytes`), so code that fits one fits the other, but
-/// never less than rmcp's own bound. A longer line is dropped and logged by
-/// rmcp: its id cannot be read without buffering it whole.
+/// never less than rmcp's own bound. A longer line is dropped and logged: its
+/// id cannot be read without buffering it whole. A line that is no message
+/// is answered with what is wrong with it (see [`JsonLines`]).
 pub async fn serve_stdio(server: McpV8, max_body_bytes: usize) -> anyhow::Result<()> {
     let (reader, writer) = stdio_pipes();
-    let transport = AsyncRwTransport::<RoleServer, _, _>::new(reader, writer)
-        .with_max_line_length(max_body_bytes.max(DEFAULT_MAX_LINE_LENGTH));
+    let transport = JsonLines::new(reader, writer, max_body_bytes.max(DEFAULT_MAX_LINE_LENGTH));
     let transport = EndsWithStdout::new(transport);
     let service = match server.serve(PreInitFilter::new(transport)).await {
         Ok(service) => service,
