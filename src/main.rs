@@ -64,6 +64,7 @@ fn run() -> anyhow::Result<()> {
         Command::Serve => {
             let config = cli::load(&cli)?;
             config.ensure_supported()?;
+            mcp_v8::engine::check_v8_flags().map_err(anyhow::Error::msg)?;
             init_logging(&config.server.log_level);
             for warning in config.warnings() {
                 tracing::warn!("{warning}");

@@ -190,3 +190,31 @@ fn refusals_say_where_each_key_was_set() {
         "{stderr}"
     );
 }
+
+/// A V8 flag V8 does not know stops the server at start with the variable
+/// named; each worker used to print V8's complaint to its stderr, ignore
+/// the flags after it, and run.
+#[test]
+fn unknown_v8_flags_stop_the_server() {
+    let state = tempfile::tempdir().expect("temporary directory");
+    let start = |flags: &str| {
+        Command::new(common::BIN)
+            .args(["--stateless", "--state-dir"])
+            .arg(state.path())
+            .env("MCP_V8_V8_FLAGS", flags)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run mcp-v8")
+    };
+    let output = start("--max-lazy --no-such-flag");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Error: MCP_V8_V8_FLAGS: V8 did not take --no-such-flag ("),
+        "{stderr}"
+    );
+    // Known flags start it (and stdin at EOF ends it).
+    let output = start("--max-lazy");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+}

@@ -83,6 +83,28 @@ pub fn v8_flags() -> &'static str {
             .unwrap_or_default()
     })
 }
+/// Checks `MCP_V8_V8_FLAGS` before any worker starts, so that a typo stops
+/// the server with its name instead of each worker printing V8's complaint
+/// and ignoring every flag after it. Sets the flags in this process, which
+/// is harmless in the server: it never starts V8.
+pub fn check_v8_flags() -> Result<(), String> {
+    let flags = v8_flags();
+    if flags.is_empty() {
+        return Ok(());
+    }
+    let mut args = vec![String::from("mcp-v8")];
+    args.extend(flags.split_whitespace().map(str::to_owned));
+    // V8 removes the flags it knows and leaves the rest, program name first.
+    let unknown = v8::V8::set_flags_from_command_line(args);
+    match unknown.get(1..) {
+        Some(rest) if !rest.is_empty() => Err(format!(
+            "{V8_FLAGS_ENV}: V8 did not take {} (an unknown flag, or a bad value and \
+             what follows it; `node --v8-options` lists V8's flags)",
+            rest.join(" ")
+        )),
+        _ => Ok(()),
+    }
+}
 /// V8 flags of every stateful engine (see [`Engine::boot`]).
 const STATEFUL_V8_FLAGS: &str = "--no-js-explicit-resource-management";
 /// V8's own default for `Error.stackTraceLimit`.
