@@ -126,19 +126,26 @@ pub struct TransportConfig {
     /// (larger ones get 413), or an MCP message over stdio (there at least
     /// 16 MiB; a longer line is dropped and logged, as its id cannot be
     /// read). At least 1024; code up to limits.max_code_bytes must fit.
+    #[schemars(range(min = validate::MIN_BODY_BYTES))]
     pub max_body_bytes: usize,
     /// Seconds between keep-alive comments on open SSE streams, so proxies
     /// do not close idle connections (1..=3600).
+    #[schemars(range(
+        min = *validate::SSE_KEEP_ALIVE_SECS.start(),
+        max = *validate::SSE_KEEP_ALIVE_SECS.end()
+    ))]
     pub sse_keep_alive_secs: u64,
     /// Seconds a streamable HTTP session may go without a request before the
     /// server ends it; the client's next request then gets 404 and it must
     /// initialize again (1..=604800). Sessions hold no execution state:
     /// executions and heaps outlive them.
+    #[schemars(range(min = *validate::SESSION_IDLE_SECS.start(), max = *validate::SESSION_IDLE_SECS.end()))]
     pub session_idle_secs: u64,
     /// MCP sessions open at once (1..=1000000). At the bound, a new
     /// streamable HTTP session ends the one idle longest (its client's next
     /// request gets 404 and it initializes again); a new SSE stream is
     /// refused with 503 until one closes.
+    #[schemars(range(min = *validate::MAX_SESSIONS.start(), max = *validate::MAX_SESSIONS.end()))]
     pub max_sessions: usize,
 }
 
@@ -210,24 +217,30 @@ pub struct AuthConfig {
 pub struct LimitsConfig {
     /// V8 heap limit, in MiB, for an execution that does not ask for one.
     /// At least 4, and not more than heap_memory_cap_mb.
+    #[schemars(range(min = *validate::HEAP_CAP_MB.start(), max = *validate::HEAP_CAP_MB.end()))]
     pub heap_memory_max_mb: u32,
     /// The largest heap, in MiB, any single execution may ask for (4..=4096).
     /// Bounds the memory one caller can take from the host.
+    #[schemars(range(min = *validate::HEAP_CAP_MB.start(), max = *validate::HEAP_CAP_MB.end()))]
     pub heap_memory_cap_mb: u32,
     /// Wall-clock limit, in seconds, for an execution that does not set its
     /// own; when it passes, the execution is stopped and recorded as timed
     /// out (1..=300).
+    #[schemars(range(min = *validate::EXECUTION_TIMEOUT_SECS.start(), max = *validate::EXECUTION_TIMEOUT_SECS.end()))]
     pub execution_timeout_secs: u64,
     /// Executions that run at the same time, one worker process each
     /// (1..=256). Defaults to the number of CPUs.
+    #[schemars(range(min = 1, max = MAX_CONCURRENT_EXECUTIONS))]
     pub max_concurrent_executions: usize,
     /// Executions that may wait for a free worker before new ones are refused
     /// as busy. 0 disables the queue.
     pub max_queued_executions: usize,
     /// Console output kept per execution, in bytes; output beyond this is
     /// dropped, and the output then ends with a line saying so (at least 1024).
+    #[schemars(range(min = validate::MIN_OUTPUT_BYTES))]
     pub max_output_bytes: u64,
     /// Largest accepted source code, in bytes (1024 to 67108864, 64 MiB).
+    #[schemars(range(min = validate::MIN_CODE_BYTES, max = validate::MAX_CODE_BYTES))]
     pub max_code_bytes: usize,
 }
 
@@ -258,6 +271,7 @@ fn default_concurrency() -> usize {
 pub struct ExecutionsConfig {
     /// Keep at most this many finished execution records (those in flight
     /// are kept regardless); the oldest are deleted first (at least 1).
+    #[schemars(range(min = 1))]
     pub retain_count: usize,
     /// Also delete finished records older than this many seconds. Unset keeps
     /// records regardless of age.
@@ -315,6 +329,7 @@ pub struct StorageConfig {
     pub cache_dir: Option<PathBuf>,
     /// Size bound of cache_dir, in MiB (at least 1); the least recently used
     /// snapshots are deleted beyond it. Changing it requires cache_dir.
+    #[schemars(range(min = 1))]
     pub cache_max_mb: u64,
 }
 

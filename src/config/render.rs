@@ -31,8 +31,34 @@ const HEADER: &str = "\
 
 /// The JSON Schema of the config file, pretty-printed.
 pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(Config).to_value();
+    let mut schema = schemars::schema_for!(Config).to_value();
+    for key in HOST_DEPENDENT {
+        forget_default(&mut schema, key);
+    }
     format!("{:#}", metadata_first(schema))
+}
+
+/// Removes the default of `section.field` from `schema`, both from the
+/// field's own schema and from its section's default object: a figure of the
+/// machine that printed the schema is no default of the key.
+fn forget_default(schema: &mut Json, key: &str) {
+    let Some((section, field)) = key.split_once('.') else {
+        return;
+    };
+    let section_schema = &mut schema["properties"][section];
+    if let Some(defaults) = section_schema["default"].as_object_mut() {
+        defaults.shift_remove(field);
+    }
+    let Some(definition) = section_schema["$ref"]
+        .as_str()
+        .and_then(|reference| reference.strip_prefix("#/$defs/"))
+        .map(str::to_owned)
+    else {
+        return;
+    };
+    if let Some(field_schema) = schema["$defs"][&definition]["properties"][field].as_object_mut() {
+        field_schema.shift_remove("default");
+    }
 }
 
 /// Moves `$schema`, `title` and `description` to the top, where a reader
@@ -258,6 +284,51 @@ mod tests {
     fn default_toml_parses_to_defaults() {
         let config = parse_toml(&rendered(), Path::new("default.toml")).expect("parses");
         assert_eq!(config, Config::default());
+    }
+
+    /// Every bound the schema states is one the server enforces: a value
+    /// just outside it is refused (by parsing or by validation).
+    #[test]
+    fn schema_bounds_are_enforced() {
+        let schema: Json = serde_json::from_str(&json_schema()).expect("schema is JSON");
+        let mut checked = 0;
+        for (section, section_schema) in schema["properties"].as_object().expect("sections") {
+            let Some(definition) = section_schema["$ref"]
+                .as_str()
+                .and_then(|reference| reference.strip_prefix("#/$defs/"))
+            else {
+                continue;
+            };
+            let fields = schema["$defs"][definition]["properties"].as_object();
+            for (field, field_schema) in fields.into_iter().flatten() {
+                let below = field_schema["minimum"]
+                    .as_u64()
+                    .filter(|min| *min > 0)
+                    .map(|min| min - 1);
+                let above = field_schema["maximum"].as_u64().map(|max| max + 1);
+                for value in [below, above].into_iter().flatten() {
+                    let text = format!("[{section}]\n{field} = {value}\n");
+                    let accepted = parse_toml(&text, Path::new("bounds.toml"))
+                        .is_ok_and(|config| config.validate().is_ok());
+                    assert!(!accepted, "{section}.{field} = {value} is accepted");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 15, "only {checked} bounds checked");
+    }
+
+    #[test]
+    fn host_dependent_defaults_are_not_in_the_schema() {
+        let schema: Json = serde_json::from_str(&json_schema()).expect("schema is JSON");
+        let limits = &schema["properties"]["limits"];
+        assert!(limits["default"]["heap_memory_max_mb"].is_u64());
+        assert!(limits["default"]["max_concurrent_executions"].is_null());
+        let field = &schema["$defs"]["LimitsConfig"]["properties"]["max_concurrent_executions"];
+        assert!(
+            field["maximum"].is_u64() && field["default"].is_null(),
+            "{field}"
+        );
     }
 
     #[test]

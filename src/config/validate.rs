@@ -13,23 +13,23 @@ use crate::executor::MIN_HEAP_MB;
 
 /// Heap cap bounds, in MiB: V8 cannot start an isolate in less than a few MiB,
 /// and one execution taking more than 4 GiB is almost certainly a mistake.
-const HEAP_CAP_MB: RangeInclusive<u32> = MIN_HEAP_MB..=4096;
+pub(super) const HEAP_CAP_MB: RangeInclusive<u32> = MIN_HEAP_MB..=4096;
 /// Longer executions belong in a batch system, not behind an MCP tool call.
-const EXECUTION_TIMEOUT_SECS: RangeInclusive<u64> = 1..=300;
-const MIN_OUTPUT_BYTES: u64 = 1024;
-const MIN_CODE_BYTES: u64 = 1024;
+pub(super) const EXECUTION_TIMEOUT_SECS: RangeInclusive<u64> = 1..=300;
+pub(super) const MIN_OUTPUT_BYTES: u64 = 1024;
+pub(super) const MIN_CODE_BYTES: u64 = 1024;
 /// Code travels to a worker in one message, beside the heap it resumes (see
 /// `executor::worker::protocol::MAX_FRAME_BYTES`).
-const MAX_CODE_BYTES: u64 = 64 * 1024 * 1024;
+pub(super) const MAX_CODE_BYTES: u64 = 64 * 1024 * 1024;
 /// A body limit below this could not carry an MCP `initialize`.
-const MIN_BODY_BYTES: u64 = 1024;
+pub(super) const MIN_BODY_BYTES: u64 = 1024;
 /// Proxies commonly close connections idle for a minute, so a keep-alive
 /// period much longer than that defeats its purpose.
-const SSE_KEEP_ALIVE_SECS: RangeInclusive<u64> = 1..=3600;
+pub(super) const SSE_KEEP_ALIVE_SECS: RangeInclusive<u64> = 1..=3600;
 /// A week: past that, an idle session is better ended than kept.
-const SESSION_IDLE_SECS: RangeInclusive<u64> = 1..=604_800;
+pub(super) const SESSION_IDLE_SECS: RangeInclusive<u64> = 1..=604_800;
 /// A session costs tens of kilobytes: a million is already gigabytes.
-const MAX_SESSIONS: RangeInclusive<usize> = 1..=1_000_000;
+pub(super) const MAX_SESSIONS: RangeInclusive<usize> = 1..=1_000_000;
 
 /// Whether a key is set to something the server would have to act on.
 type IsSet = fn(&Config) -> bool;
