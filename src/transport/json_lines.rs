@@ -29,9 +29,8 @@ use tokio_util::codec::{Decoder, FramedRead};
 
 use super::message;
 
-/// A line to write, and where to report how writing it went (nowhere for an
-/// error answer made while reading).
-type Write = (Vec<u8>, Option<oneshot::Sender<io::Result<()>>>);
+/// A line to write, and where to report how writing it went.
+type Write = (Vec<u8>, oneshot::Sender<io::Result<()>>);
 
 /// MCP messages, one JSON object per line, read from `R` and written to `W`.
 pub struct JsonLines<R> {
@@ -73,10 +72,8 @@ async fn write_lines<W: AsyncWrite + Unpin>(
             writer.flush().await
         }
         .await;
-        if let Some(done) = done {
-            // The sender may have stopped waiting; the line is out either way.
-            let _ = done.send(written);
-        }
+        // The sender may have stopped waiting; the line is out either way.
+        let _ = done.send(written);
     }
     let _ = writer.shutdown().await;
 }
@@ -96,7 +93,7 @@ where
             let mut line = serde_json::to_vec(&item)?;
             line.push(b'\n');
             let (done, written) = oneshot::channel();
-            writes.send((line, Some(done))).map_err(|_| closed())?;
+            writes.send((line, done)).map_err(|_| closed())?;
             written.await.map_err(|_| closed())?
         }
     }
@@ -130,7 +127,14 @@ where
                     tracing::warn!(message = %problem.message, id = %problem.id, "answered an unreadable message");
                     let mut answer = problem.response().to_string().into_bytes();
                     answer.push(b'\n');
-                    if self.writes.send((answer, None)).is_err() {
+                    // Waiting for the write keeps a client that sends bad
+                    // lines without reading the answers from queueing them
+                    // without bound. Should this future be dropped while it
+                    // waits, the answer is written all the same.
+                    let (done, written) = oneshot::channel();
+                    if self.writes.send((answer, done)).is_err()
+                        || !matches!(written.await, Ok(Ok(())))
+                    {
                         return None;
                     }
                 }
