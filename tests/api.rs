@@ -250,6 +250,31 @@ async fn a_full_queue_answers_429_with_retry_after() {
     assert_eq!(response.ok()["result"], "2");
 }
 
+/// `/api/exec` answers once the execution has finished, however long it
+/// waited on the queue: it used to give up after the execution's own
+/// timeout plus 10 s and answer 200 with `status: queued`.
+#[tokio::test]
+async fn exec_waits_out_the_queue() {
+    let api = Api::start(&["--stateless", "--max-concurrent-executions", "1"]).await;
+    let runner = api
+        .start_execution(json!({
+            "code": "await new Promise((resolve) => setTimeout(resolve, 12000)); 'slept'",
+            "execution_timeout_secs": 20,
+        }))
+        .await;
+    api.poll(&runner, "running", |record| record["status"] == "running")
+        .await;
+    let reply = api
+        .post_json(
+            "/api/exec",
+            json!({ "code": "6 * 7", "execution_timeout_secs": 1 }),
+        )
+        .await;
+    let body = reply.ok();
+    assert_eq!(body["status"], "completed", "{body}");
+    assert_eq!(body["result"], "42", "{body}");
+}
+
 #[tokio::test]
 async fn a_body_over_max_body_bytes_is_a_json_413() {
     let api = Api::start(&["--max-body-bytes", "4096"]).await;

@@ -261,14 +261,25 @@ impl Executor {
         execution_id: &str,
         max_wait: Duration,
     ) -> Result<ExecutionRecord, ExecutorError> {
+        let _ = tokio::time::timeout(max_wait, self.settled(execution_id)).await;
+        self.get(execution_id)
+    }
+
+    /// The execution's record once it has finished, however long that takes.
+    pub async fn finished(&self, execution_id: &str) -> Result<ExecutionRecord, ExecutorError> {
+        self.settled(execution_id).await;
+        self.get(execution_id)
+    }
+
+    /// Resolves once the execution has a final status (at once if it has one
+    /// or is unknown).
+    async fn settled(&self, execution_id: &str) {
         let subscription = lock(&self.inner.active)
             .get(execution_id)
             .map(|active| active.status.subscribe());
         if let Some(mut status) = subscription {
-            let _ =
-                tokio::time::timeout(max_wait, status.wait_for(|status| status.is_final())).await;
+            let _ = status.wait_for(|status| status.is_final()).await;
         }
-        self.get(execution_id)
     }
 
     pub fn get(&self, execution_id: &str) -> Result<ExecutionRecord, ExecutorError> {
@@ -341,12 +352,6 @@ impl Executor {
     /// Resolves once no execution is queued or running.
     pub async fn drained(&self) {
         crate::in_flight::until_zero(&self.inner.in_flight, &self.inner.finished).await;
-    }
-
-    /// The longest timeout an execution may have; callers that wait for an
-    /// execution bound their wait with it.
-    pub fn max_timeout(&self) -> Duration {
-        Duration::from_secs(self.inner.config.max_timeout_secs)
     }
 
     /// Refuses a heap the store does not hold, so that a mistyped or foreign

@@ -3,8 +3,6 @@
 //! Each handler is a thin adapter over [`Executor`], with the semantics of the
 //! matching MCP tool; only the shape (HTTP status codes, JSON errors) differs.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -16,7 +14,7 @@ use super::extract::{ApiPath, ApiQuery, RunBody};
 use super::types::{
     Created, ExecRequest, ExecResponse, ExecutionList, ListQuery, OutputParams, Page, Record,
 };
-use crate::executor::{CancelReason, Executor, OutputQuery, RunRequest};
+use crate::executor::{CancelReason, Executor, OutputQuery};
 use crate::tools::Paging;
 
 /// How much console output `POST /api/exec` returns inline.
@@ -31,12 +29,9 @@ const EXEC_OUTPUT: OutputQuery = OutputQuery {
     byte_limit: Some(EXEC_OUTPUT_BYTES),
 };
 
-/// How long `POST /api/exec` waits beyond the execution's own timeout: the
-/// executor's grace before it kills an overrunning worker, plus time spent
-/// queued. Past it the execution is answered as it stands (still in flight).
-const EXEC_WAIT_MARGIN: Duration = Duration::from_secs(10);
-
-/// Runs code and answers once it has finished.
+/// Runs code and answers once it has finished, however long it waits on
+/// the queue first: once it runs, its timeout (and the executor's kill of a
+/// worker that overruns it) bounds the rest.
 ///
 /// The execution is cancelled if the client goes away first: it never learnt
 /// the id, so the execution could only take a worker from other callers.
@@ -68,10 +63,9 @@ pub async fn exec(
     RunBody(request): RunBody,
 ) -> Result<Json<ExecResponse>, ApiError> {
     let executor = &state.executor;
-    let max_wait = exec_wait(&request, executor.max_timeout());
     let execution_id = executor.submit(request)?;
     let guard = CancelOnDrop::new(executor, &execution_id);
-    let record = executor.wait(&execution_id, max_wait).await;
+    let record = executor.finished(&execution_id).await;
     guard.disarm();
     let record = record.map_err(|error| ApiError::after_submit(&execution_id, error))?;
     let output = executor
@@ -202,16 +196,6 @@ pub async fn cancel_execution(
     Ok(Json(state.executor.cancel(&id).await?.into()))
 }
 
-/// The execution's own timeout plus [`EXEC_WAIT_MARGIN`]. A request that
-/// leaves the timeout to the server gets the longest one the server can have.
-fn exec_wait(request: &RunRequest, max_timeout: Duration) -> Duration {
-    let timeout = request
-        .execution_timeout_secs
-        .map_or(max_timeout, Duration::from_secs)
-        .min(max_timeout);
-    timeout + EXEC_WAIT_MARGIN
-}
-
 /// Cancels an execution when dropped while armed: axum drops a handler's
 /// future when its client disconnects, and this is how `exec` notices.
 struct CancelOnDrop<'a> {
@@ -253,27 +237,5 @@ impl Drop for CancelOnDrop<'_> {
                 tracing::debug!(execution_id, "cancelling an abandoned execution: {error}");
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exec_waits_for_the_timeout_plus_the_margin_and_never_overflows() {
-        let max = Duration::from_secs(30);
-        let wait = |secs| {
-            exec_wait(
-                &RunRequest {
-                    execution_timeout_secs: secs,
-                    ..RunRequest::default()
-                },
-                max,
-            )
-        };
-        assert_eq!(wait(Some(5)), Duration::from_secs(5) + EXEC_WAIT_MARGIN);
-        assert_eq!(wait(None), max + EXEC_WAIT_MARGIN);
-        assert_eq!(wait(Some(u64::MAX)), wait(None));
     }
 }

@@ -36,7 +36,11 @@ pub async fn serve(
         .map_err(|source| HttpError::Listen { addr, source })?;
     // The ready line: scripts and tests wait for it (and read the port from
     // it when port 0 was asked for), so it is printed whatever the log filter.
-    eprintln!("mcp-v8 listening on http://{local}");
+    // One write of the whole line: workers share stderr, and `eprintln!`
+    // writes the pieces of its format separately, so a worker's line could
+    // land inside this one.
+    let ready = format!("mcp-v8 listening on http://{local}\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), ready.as_bytes());
 
     let stop_accepting = CancellationToken::new();
     let server = axum::serve(listener, app)
