@@ -405,6 +405,9 @@ pub struct TransportFlags {
     /// Largest accepted HTTP request body [transport.max_body_bytes]
     #[arg(long, env = "MCP_V8_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Seconds a client has to send a request's headers [transport.request_header_timeout_secs]
+    #[arg(long, env = "MCP_V8_REQUEST_HEADER_TIMEOUT_SECS", value_name = "SECS")]
+    pub request_header_timeout_secs: Option<u64>,
     /// Seconds between SSE keep-alive comments [transport.sse_keep_alive_secs]
     #[arg(long, env = "MCP_V8_SSE_KEEP_ALIVE_SECS", value_name = "SECS")]
     pub sse_keep_alive_secs: Option<u64>,
@@ -424,6 +427,10 @@ impl TransportFlags {
         set_list(&mut transport.allowed_hosts, &self.allowed_hosts);
         set_list(&mut transport.allowed_origins, &self.allowed_origins);
         set(&mut transport.max_body_bytes, &self.max_body_bytes);
+        set(
+            &mut transport.request_header_timeout_secs,
+            &self.request_header_timeout_secs,
+        );
         set(
             &mut transport.sse_keep_alive_secs,
             &self.sse_keep_alive_secs,
@@ -1000,7 +1007,7 @@ mod tests {
     /// Every override set to a non-default value.
     const EVERY_FLAG: &str = "\
         --state-dir=/s --log-level=debug --http-port=1 --sse-port=2 --bind=0.0.0.0 \
-        --allowed-hosts=h --allowed-origins=http://o --max-body-bytes=2048 \
+        --allowed-hosts=h --allowed-origins=http://o --max-body-bytes=2048 --request-header-timeout-secs=9 \
         --sse-keep-alive-secs=5 --session-idle-secs=60 --max-sessions=9 --auth-tokens=t --auth-tokens-file=/t --auth-jwks-url=u \
         --auth-issuer=i --auth-audience=a --auth-authorization-servers=s --auth-resource=r \
         --heap-memory-max=9 --heap-memory-cap=99 --execution-timeout=5 \

@@ -1,5 +1,6 @@
 //! What every HTTP route enforces: the Host/Origin allow-lists against DNS
-//! rebinding (403) and the request body limit (413).
+//! rebinding (403), the request body limit (413), and the time a client has
+//! to send its request's headers.
 
 mod common;
 
@@ -173,6 +174,41 @@ async fn oversized_bodies_get_413_on_streamable_http() {
     );
     let response = post(padded_request(2048)).await.expect("POST");
     assert_eq!(response.status(), StatusCode::OK, "under the limit");
+}
+
+/// A connection that sends nothing, or headers a byte at a time, is closed
+/// after `transport.request_header_timeout_secs` (it was held forever, and
+/// enough of them exhausted the server's file descriptors); a client that
+/// sends its request at once is served on the same terms.
+#[tokio::test]
+async fn slow_or_silent_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = HttpServer::start(&["--stateless", "--request-header-timeout-secs", "1"]).await;
+    let closed_within = |partial: &'static [u8]| {
+        let addr = server.addr;
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            stream.write_all(partial).await.expect("write");
+            let mut answer = Vec::new();
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                stream.read_to_end(&mut answer),
+            )
+            .await
+            .expect("the server closes the connection")
+            .ok();
+            answer
+        }
+    };
+    let (silent, partial, whole) = tokio::join!(
+        closed_within(b""),
+        closed_within(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n"),
+        closed_within(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(silent.is_empty() && partial.is_empty(), "{partial:?}");
+    let whole = String::from_utf8_lossy(&whole);
+    assert!(whole.starts_with("HTTP/1.1 200 OK"), "{whole}");
 }
 
 #[tokio::test]

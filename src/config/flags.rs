@@ -16,6 +16,10 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("transport.allowed_hosts", "--allowed-hosts"),
     ("transport.allowed_origins", "--allowed-origins"),
     ("transport.max_body_bytes", "--max-body-bytes"),
+    (
+        "transport.request_header_timeout_secs",
+        "--request-header-timeout-secs",
+    ),
     ("transport.sse_keep_alive_secs", "--sse-keep-alive-secs"),
     ("transport.session_idle_secs", "--session-idle-secs"),
     ("transport.max_sessions", "--max-sessions"),

@@ -128,6 +128,17 @@ pub struct TransportConfig {
     /// read). At least 1024; code up to limits.max_code_bytes must fit.
     #[schemars(range(min = validate::MIN_BODY_BYTES))]
     pub max_body_bytes: usize,
+    /// Seconds a client has to send a request's headers, counted from when
+    /// the connection opens or its previous request was answered (1..=3600).
+    /// A connection that takes longer, or stays idle that long between
+    /// requests, is closed: clients that open connections and send nothing
+    /// (or a byte at a time) would otherwise hold them, and the server's
+    /// file descriptors, forever. Streams being answered are not affected.
+    #[schemars(range(
+        min = *validate::REQUEST_HEADER_TIMEOUT_SECS.start(),
+        max = *validate::REQUEST_HEADER_TIMEOUT_SECS.end()
+    ))]
+    pub request_header_timeout_secs: u64,
     /// Seconds between keep-alive comments on open SSE streams, so proxies
     /// do not close idle connections (1..=3600).
     #[schemars(range(
@@ -164,6 +175,7 @@ impl Default for TransportConfig {
                 .flat_map(|scheme| LOOPBACK_HOSTS.map(|host| format!("{scheme}://{host}:*")))
                 .collect(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            request_header_timeout_secs: 30,
             sse_keep_alive_secs: 15,
             session_idle_secs: 3600,
             max_sessions: 1000,

@@ -23,6 +23,8 @@ pub(super) const MIN_CODE_BYTES: u64 = 1024;
 pub(super) const MAX_CODE_BYTES: u64 = 64 * 1024 * 1024;
 /// A body limit below this could not carry an MCP `initialize`.
 pub(super) const MIN_BODY_BYTES: u64 = 1024;
+/// A legitimate client sends its headers at once; an hour is far beyond any.
+pub(super) const REQUEST_HEADER_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
 /// Proxies commonly close connections idle for a minute, so a keep-alive
 /// period much longer than that defeats its purpose.
 pub(super) const SSE_KEEP_ALIVE_SECS: RangeInclusive<u64> = 1..=3600;
@@ -190,6 +192,12 @@ impl Config {
             "transport.max_body_bytes",
             as_u64(transport.max_body_bytes),
             MIN_BODY_BYTES,
+        )?;
+        in_range(
+            "transport.request_header_timeout_secs",
+            transport.request_header_timeout_secs,
+            REQUEST_HEADER_TIMEOUT_SECS,
+            None,
         )?;
         in_range(
             "transport.sse_keep_alive_secs",

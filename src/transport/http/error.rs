@@ -21,10 +21,6 @@ pub enum HttpError {
         source: io::Error,
     },
 
-    /// The accept loop failed.
-    #[error("the HTTP server failed: {0}")]
-    Serve(#[source] io::Error),
-
     /// An entry of `transport.allowed_hosts` or `transport.allowed_origins`
     /// that does not parse.
     #[error("{key}: {entry:?} is not a valid entry: expected {expected}")]

@@ -1,10 +1,15 @@
 //! Binding the listener, announcing it, and shutting down in two steps.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -22,9 +27,15 @@ const CLOSE: Duration = Duration::from_secs(2);
 /// in-flight requests get [`DRAIN`] to finish. Event streams never finish by themselves, so after that
 /// `sessions` is cancelled, which ends them and every MCP session, and the
 /// remaining connections get [`CLOSE`] before they are dropped.
+///
+/// HTTP/1.1 only, served by hyper directly rather than `axum::serve`, whose
+/// connections have no timer: a client could open connections and never
+/// send a request (or send it a byte at a time), and hold them forever.
+/// Here each connection has `header_timeout` to send a request's headers.
 pub async fn serve(
     addr: SocketAddr,
     app: Router,
+    header_timeout: Duration,
     shutdown: impl Future<Output = ()>,
     sessions: CancellationToken,
 ) -> Result<(), HttpError> {
@@ -42,30 +53,59 @@ pub async fn serve(
     let ready = format!("mcp-v8 listening on http://{local}\n");
     let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), ready.as_bytes());
 
-    let stop_accepting = CancellationToken::new();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(stop_accepting.clone().cancelled_owned())
-        .into_future();
-    let mut server = std::pin::pin!(server);
-    tokio::select! {
-        result = &mut server => return result.map_err(HttpError::Serve),
-        () = shutdown => {}
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    let connections = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(error) => {
+                    pause_after_accept_error(&error).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Answers are small and often streamed: do not hold them back.
+        let _ = stream.set_nodelay(true);
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "HTTP connection ended with an error");
+            }
+        });
     }
+    drop(listener);
 
     tracing::info!("shutting down: no new connections, draining in-flight requests");
-    stop_accepting.cancel();
-    let drained = tokio::time::timeout(DRAIN, &mut server).await;
+    let mut closed = std::pin::pin!(connections.shutdown());
+    let drained = tokio::time::timeout(DRAIN, &mut closed).await;
     // Sessions without a connection (or with only a stream) end here too.
     sessions.cancel();
-    let result = match drained {
-        Ok(result) => result,
-        Err(_) => match tokio::time::timeout(CLOSE, &mut server).await {
-            Ok(result) => result,
-            Err(_) => {
-                tracing::warn!("connections still open after the drain period; closing them");
-                Ok(())
-            }
-        },
-    };
-    result.map_err(HttpError::Serve)
+    if drained.is_err() && tokio::time::timeout(CLOSE, &mut closed).await.is_err() {
+        tracing::warn!("connections still open after the drain period; closing them");
+    }
+    Ok(())
+}
+
+/// Waits a moment after a failed `accept`, unless the failure was the
+/// connection's own (it was reset before it was accepted): out of file
+/// descriptors, retrying at once would spin.
+async fn pause_after_accept_error(error: &io::Error) {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::warn!(%error, "accepting a connection failed; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }

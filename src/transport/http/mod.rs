@@ -71,6 +71,8 @@ pub struct HttpServer {
     guard: Arc<Guard>,
     auth: Option<Arc<Auth>>,
     max_body_bytes: usize,
+    /// See `transport.request_header_timeout_secs`.
+    header_timeout: Duration,
     keep_alive: Duration,
     session_idle: Duration,
     max_sessions: usize,
@@ -111,6 +113,7 @@ impl HttpServer {
             )?),
             auth: Auth::from_config(&config.auth, mode.endpoint())?.map(Arc::new),
             max_body_bytes: transport.max_body_bytes,
+            header_timeout: Duration::from_secs(transport.request_header_timeout_secs),
             keep_alive: Duration::from_secs(transport.sse_keep_alive_secs),
             session_idle: Duration::from_secs(transport.session_idle_secs),
             max_sessions: transport.max_sessions,
@@ -134,7 +137,7 @@ impl HttpServer {
             auth = self.auth.is_some(),
             "serving MCP over HTTP"
         );
-        listen::serve(self.addr, app, shutdown, sessions).await
+        listen::serve(self.addr, app, self.header_timeout, shutdown, sessions).await
     }
 
     /// The routes of the mode, the discovery documents and `extra`, behind
