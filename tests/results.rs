@@ -50,6 +50,46 @@ async fn results_are_encoded_by_type() {
     }
 }
 
+/// A result shown by inspect is whole, as README says: every item of a long
+/// array or map, every character of a long string, every level (it was cut
+/// as a console line is: 100 items, 10 000 characters, depth 4). So is a
+/// thrown string, up to the 64 KiB of an error.
+#[tokio::test]
+async fn inspected_results_are_whole() {
+    let server = Server::start_with(&["--stateless"]).await;
+    let array = server
+        .eval("({ n: 1n, list: Array.from({ length: 150 }, (_, i) => i) })")
+        .await;
+    assert!(
+        array.contains(" 149") && !array.contains("more item"),
+        "{array}"
+    );
+    let map = server
+        .eval("new Map(Array.from({ length: 150 }, (_, i) => [i, i]))")
+        .await;
+    assert!(
+        map.contains("149 => 149") && !map.contains("more item"),
+        "{map}"
+    );
+    let text = server.eval("({ n: 1n, s: 'x'.repeat(12000) })").await;
+    assert!(
+        text.contains(&"x".repeat(12000)),
+        "{} characters",
+        text.len()
+    );
+    let deep = server.eval("({a:{b:{c:{d:{e:{f:{g:1n}}}}}}})").await;
+    assert!(
+        deep.contains("g: 1n") && !deep.contains("[Object]"),
+        "{deep}"
+    );
+    let thrown = error_of(&server.run_and_wait("throw 'y'.repeat(20000)").await);
+    assert!(
+        thrown.contains(&"y".repeat(20000)),
+        "{} characters",
+        thrown.len()
+    );
+}
+
 /// An error caught and returned inside a value keeps its message and stack
 /// (JSON would give `{}`).
 #[tokio::test]

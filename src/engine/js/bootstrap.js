@@ -201,9 +201,30 @@
   // --- inspect: primitives ------------------------------------------------
   const kMaxArrayItems = 100;
   const kMaxStringLength = 10000;
+  // What inspect shows of long arrays, maps, sets and strings: Node's
+  // limits for the console; none while `whole` runs.
+  let maxArrayItems = kMaxArrayItems;
+  let maxStringLength = kMaxStringLength;
+
+  // Runs `show` with inspect's length limits lifted: a result and an
+  // uncaught exception are given whole (the engine bounds their size), not
+  // cut at 100 items as a console line is.
+  function whole(show) {
+    const savedItems = maxArrayItems;
+    const savedLength = maxStringLength;
+    maxArrayItems = Infinity;
+    maxStringLength = Infinity;
+    try {
+      return show();
+    } finally {
+      maxArrayItems = savedItems;
+      maxStringLength = savedLength;
+    }
+  }
   const kBreakLength = 80;
   const kCompact = 3;
   const kDefaultDepth = 2;
+  const kWholeFallbackDepth = 64;
   const kHoleScanBudget = 1000000;
   const kExtraKeysLengthLimit = 10000;
   const identifierPattern = /^[a-zA-Z_][a-zA-Z_0-9]*$/;
@@ -233,9 +254,9 @@
 
   function quoteString(text) {
     let trailer = "";
-    if (text.length > kMaxStringLength) {
-      trailer = `... ${plural(text.length - kMaxStringLength, "more character")}`;
-      text = StringPrototypeSlice(text, 0, kMaxStringLength);
+    if (text.length > maxStringLength) {
+      trailer = `... ${plural(text.length - maxStringLength, "more character")}`;
+      text = StringPrototypeSlice(text, 0, maxStringLength);
     }
     const quote = pickQuote(text);
     const quoteCode = StringPrototypeCharCodeAt(quote, 0);
@@ -585,7 +606,7 @@
     let numeric = true;
     const scan = { budget: kHoleScanBudget, keys: undefined };
     let i = 0;
-    while (i < length && output.length < kMaxArrayItems) {
+    while (i < length && output.length < maxArrayItems) {
       if (ObjectPrototypeHasOwnProperty(array, i)) {
         const desc = ObjectGetOwnPropertyDescriptor(array, i);
         const item = desc === undefined ? undefined : desc.value;
@@ -606,7 +627,7 @@
 
   function formatTypedArrayEntries(ctx, array) {
     const length = TypedArrayPrototypeGetLength(array);
-    const shown = MathMin(length, kMaxArrayItems);
+    const shown = MathMin(length, maxArrayItems);
     const output = [];
     for (let i = 0; i < shown; i++) push(output, formatPrimitive(array[i]));
     if (length > shown) push(output, `... ${plural(length - shown, "more item")}`);
@@ -618,7 +639,7 @@
     const iterator = MapPrototypeEntries(map);
     ctx.indentationLvl += 2;
     for (let step = MapIteratorNext(iterator); !step.done; step = MapIteratorNext(iterator)) {
-      if (output.length === kMaxArrayItems) break;
+      if (output.length === maxArrayItems) break;
       const key = formatValue(ctx, step.value[0], recurseTimes);
       push(output, `${key} => ${formatValue(ctx, step.value[1], recurseTimes)}`);
     }
@@ -633,7 +654,7 @@
     const iterator = SetPrototypeValues(set);
     ctx.indentationLvl += 2;
     for (let step = SetIteratorNext(iterator); !step.done; step = SetIteratorNext(iterator)) {
-      if (output.length === kMaxArrayItems) break;
+      if (output.length === maxArrayItems) break;
       push(output, formatValue(ctx, step.value, recurseTimes));
     }
     ctx.indentationLvl -= 2;
@@ -671,7 +692,7 @@
     let totalLength = 0;
     let maxLength = 0;
     let outputLength = output.length;
-    if (output.length > kMaxArrayItems) outputLength--; // leave "... more items" alone
+    if (output.length > maxArrayItems) outputLength--; // leave "... more items" alone
     const separatorSpace = 2;
     const dataLen = [];
     for (let i = 0; i < outputLength; i++) {
@@ -1581,7 +1602,7 @@
       case "boolean": return `${value}`;
       case "bigint":
       case "symbol":
-      case "function": return inspect(value);
+      case "function": return inspectWhole(value);
     }
     if (value === null) return "null";
     let opaque;
@@ -1592,14 +1613,24 @@
       // inspect shows it without running its traps.
       opaque = true;
     }
-    if (opaque) return inspect(value, { depth: 4 });
+    if (opaque) return inspectWhole(value);
     let json;
     try {
       json = JSONStringify(value, refuseOpaque);
     } catch {
       json = undefined;
     }
-    return typeof json === "string" ? json : inspect(value, { depth: 4 });
+    return typeof json === "string" ? json : inspectWhole(value);
+  }
+
+  // A result JSON cannot express, at every depth and length; nesting too
+  // deep for the stack is cut at a depth that fits.
+  function inspectWhole(value) {
+    try {
+      return whole(() => inspect(value, { depth: Infinity }));
+    } catch {
+      return whole(() => inspect(value, { depth: kWholeFallbackDepth }));
+    }
   }
 
   function defineLocked(key, value) {
@@ -1619,7 +1650,7 @@
     try {
       const ctx = inspectContext(undefined);
       ctx.bareError = value;
-      return formatValue(ctx, value, 0);
+      return whole(() => formatValue(ctx, value, 0));
     } catch {
       return null;
     }
