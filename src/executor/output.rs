@@ -218,11 +218,25 @@ impl Selection {
         let uses_lines = query.line_offset.is_some() || query.line_limit.is_some();
         let uses_bytes = query.byte_offset.is_some() || query.byte_limit.is_some();
         match (uses_lines, uses_bytes) {
-            (true, true) => Err(ExecutorError::InvalidArgument {
-                field: "byte_offset",
-                message: "use either line_offset/line_limit or byte_offset/byte_limit, not both"
-                    .to_owned(),
-            }),
+            (true, true) => {
+                let line_field = if query.line_offset.is_some() {
+                    "line_offset"
+                } else {
+                    "line_limit"
+                };
+                let byte_field = if query.byte_offset.is_some() {
+                    "byte_offset"
+                } else {
+                    "byte_limit"
+                };
+                Err(ExecutorError::InvalidArgument {
+                    field: byte_field,
+                    message: format!(
+                        "cannot be combined with {line_field}: use either \
+                         line_offset/line_limit or byte_offset/byte_limit, not both"
+                    ),
+                })
+            }
             (_, true) => Ok(Self::Bytes {
                 offset: query.byte_offset.unwrap_or(0),
                 limit: check_limit(
@@ -602,6 +616,20 @@ mod tests {
             invalid_field(paginate("id", b"", STATUS, &query)),
             "byte_offset"
         );
+        // The fields named are the ones given.
+        let query = OutputQuery {
+            line_offset: Some(1),
+            byte_limit: Some(10),
+            ..OutputQuery::default()
+        };
+        let error = paginate("id", b"", STATUS, &query).expect_err("mixed modes");
+        assert!(
+            error
+                .to_string()
+                .contains("cannot be combined with line_offset"),
+            "{error}"
+        );
+        assert_eq!(invalid_field(Err(error)), "byte_limit");
     }
 
     #[test]

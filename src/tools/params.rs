@@ -15,7 +15,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::ToolError;
-use crate::executor::{OutputQuery, RunRequest};
+use crate::executor::output::{MAX_BYTE_LIMIT, MAX_LINE_LIMIT};
+use crate::executor::{MIN_HEAP_MB, OutputQuery, RunRequest};
 
 /// The longest `run_js` blocks waiting for a result, in milliseconds. Longer
 /// waits would hold the MCP request open past what clients tolerate; polling
@@ -29,10 +30,13 @@ pub struct RunJsParams {
     /// JavaScript or TypeScript source to run: a plain script or an ES module (top-level `await` and `export` are allowed, `import` of other modules is not supported yet; TypeScript types, interfaces and enums are accepted). The code's completion value, as eval gives it (the value of the last expression statement run), awaited if it is a Promise, becomes the execution's `result`. Each execution starts from a fresh global scope, unless `heap` or `session` resumes a saved one.
     pub code: String,
     /// V8 heap limit for this execution, in megabytes (MiB). If the code allocates beyond it, the execution ends `failed` with a heap-limit error while the server keeps running. Omit to use the server's default; values outside the range the server allows are rejected with a message stating that range.
+    #[schemars(range(min = MIN_HEAP_MB))]
     pub heap_memory_max_mb: Option<u32>,
     /// Wall-clock time limit for this execution, in seconds (at least 1). When it is exceeded the execution is stopped and ends with status `timed_out`. Omit to use the server's default; values above the server's maximum are rejected with a message stating it.
+    #[schemars(range(min = 1))]
     pub execution_timeout_secs: Option<u64>,
     /// How long to wait for the execution to finish before answering, in milliseconds, from 0 to 30000; default 0 (answer at once with status `queued` or `running`). The wait ends as soon as the execution finishes, and the answer then includes its `result` or `error`; otherwise poll `get_execution`.
+    #[schemars(range(max = MAX_WAIT_MS))]
     pub wait_ms: Option<u64>,
     /// Stateful servers only: resume from this heap snapshot, the global scope an earlier execution left, named by 64 lowercase hexadecimal characters (get_execution reports it as `heap`). Omit to start fresh, or from the session's latest heap when `session` is given.
     pub heap: Option<String>,
@@ -104,10 +108,12 @@ pub struct GetExecutionOutputParams {
     /// Line mode: index of the first line to return, 0-based; default 0. To continue reading, pass the previous page's `next_line_offset`. Do not combine with `byte_offset`/`byte_limit`.
     pub line_offset: Option<u64>,
     /// Line mode: maximum number of lines to return; default 1000, at most 10000. Do not combine with `byte_offset`/`byte_limit`.
+    #[schemars(range(min = 1, max = MAX_LINE_LIMIT))]
     pub line_limit: Option<u64>,
     /// Byte mode: offset of the first byte to return in the UTF-8 output, 0-based; default 0. To continue reading, pass the previous page's `next_byte_offset`. Giving this selects byte mode; do not combine with `line_offset`/`line_limit`.
     pub byte_offset: Option<u64>,
     /// Byte mode: maximum number of bytes to return; default 65536 (64 KiB), at most 1048576 (1 MiB). Giving this selects byte mode; do not combine with `line_offset`/`line_limit`.
+    #[schemars(range(min = 1, max = MAX_BYTE_LIMIT))]
     pub byte_limit: Option<u64>,
 }
 
@@ -185,6 +191,36 @@ mod tests {
         }
         let wait_ms = field_description(schemars::schema_for!(RunJsParams), "wait_ms");
         assert!(wait_ms.contains(&MAX_WAIT_MS.to_string()), "{wait_ms}");
+    }
+
+    /// The schemas state the bounds the server enforces, so a client that
+    /// validates against them is not refused later (they said minimum 0).
+    #[test]
+    fn schemas_state_the_enforced_bounds() {
+        let bound = |schema: schemars::Schema, field: &str, which: &str| {
+            schema.as_value()["properties"][field][which].as_u64()
+        };
+        let run_js = || schemars::schema_for!(RunJsParams);
+        let output = || schemars::schema_for!(GetExecutionOutputParams);
+        assert_eq!(
+            bound(run_js(), "heap_memory_max_mb", "minimum"),
+            Some(u64::from(MIN_HEAP_MB))
+        );
+        assert_eq!(
+            bound(run_js(), "execution_timeout_secs", "minimum"),
+            Some(1)
+        );
+        assert_eq!(bound(run_js(), "wait_ms", "maximum"), Some(MAX_WAIT_MS));
+        assert_eq!(bound(output(), "line_limit", "minimum"), Some(1));
+        assert_eq!(
+            bound(output(), "line_limit", "maximum"),
+            Some(MAX_LINE_LIMIT)
+        );
+        assert_eq!(bound(output(), "byte_limit", "minimum"), Some(1));
+        assert_eq!(
+            bound(output(), "byte_limit", "maximum"),
+            Some(MAX_BYTE_LIMIT)
+        );
     }
 
     #[test]
