@@ -462,6 +462,62 @@ async fn a_session_with_a_request_in_flight_is_not_ended_for_room() {
     assert_eq!(status(newest).await, 200);
 }
 
+/// A `run_js` waiting on its execution when its session is deleted stops
+/// the execution at once, as README says: nobody can read the answer naming
+/// it. rmcp cancels an ended session's calls only after 5 s, so the
+/// execution used to run on to completion.
+#[tokio::test]
+async fn deleting_a_session_cancels_its_waiting_run_js() {
+    let server = HttpServer::start(&["--stateless"]).await;
+    let url = server.url("/mcp");
+    let http = reqwest::Client::new();
+    let session = open_session(&http, &url).await;
+    let call = run_js_call(
+        5,
+        "await new Promise(r => setTimeout(r, 4000)); 'ran on'",
+        20000,
+    );
+    let waiting = spawn_post(&http, &url, &session, call);
+    let listed = || async {
+        let list: Value = http
+            .get(server.url("/api/executions"))
+            .send()
+            .await
+            .expect("GET /api/executions")
+            .json()
+            .await
+            .expect("a JSON list");
+        list["executions"][0].clone()
+    };
+    while listed().await["status"] != "running" {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let response = http
+        .delete(&url)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .expect("DELETE");
+    assert!(
+        response.status().is_success(),
+        "DELETE: {}",
+        response.status()
+    );
+    let execution = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        loop {
+            let execution = listed().await;
+            if execution["status"] != "running" {
+                return execution;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the execution ended soon after its session");
+    assert_eq!(execution["status"], "cancelled", "{execution}");
+    waiting.abort();
+}
+
 /// 2026-07-28 requests carry their protocol version and capabilities in
 /// `_meta` and are served without a session.
 #[tokio::test]

@@ -184,6 +184,50 @@ async fn a_notification_before_initialize_does_not_end_the_session() {
     assert!(answer["result"]["serverInfo"].is_object(), "{answer}");
 }
 
+/// A `run_js` waiting on its execution when its stream closes stops the
+/// execution at once, as README says: nobody can read the answer naming it.
+#[tokio::test]
+async fn closing_the_stream_cancels_a_waiting_run_js() {
+    let server = start_sse(&["--stateless"]).await;
+    let (stream, endpoint) = handshake(&server).await;
+    let call = json!({
+        "jsonrpc": "2.0",
+        "id": 3,
+        "method": "tools/call",
+        "params": { "name": "run_js", "arguments": {
+            "code": "await new Promise(r => setTimeout(r, 4000)); 'ran on'", "wait_ms": 20000 } }
+    });
+    assert_eq!(post(&server, &endpoint, &call).await.status(), 202);
+    let http = reqwest::Client::new();
+    let listed = || async {
+        let list: Value = http
+            .get(server.url("/api/executions"))
+            .send()
+            .await
+            .expect("GET /api/executions")
+            .json()
+            .await
+            .expect("a JSON list");
+        list["executions"][0].clone()
+    };
+    while listed().await["status"] != "running" {
+        tokio::time::sleep(common::POLL_INTERVAL).await;
+    }
+    drop(stream);
+    let execution = tokio::time::timeout(std::time::Duration::from_millis(1500), async {
+        loop {
+            let execution = listed().await;
+            if execution["status"] != "running" {
+                return execution;
+            }
+            tokio::time::sleep(common::POLL_INTERVAL).await;
+        }
+    })
+    .await
+    .expect("the execution ended soon after its stream");
+    assert_eq!(execution["status"], "cancelled", "{execution}");
+}
+
 #[tokio::test]
 async fn unknown_or_closed_sessions_are_404() {
     let server = start_sse(&[]).await;

@@ -33,8 +33,9 @@ Every execution starts from a fresh global scope: nothing carries over from one 
 next.";
 
 const STATEFUL_INSTRUCTIONS: &str = "\
-This server is stateful: a finished execution leaves a heap snapshot of its global scope, named by \
-the `heap` that get_execution reports (64 hexadecimal characters). Pass it as run_js `heap` to \
+This server is stateful: a completed execution leaves a heap snapshot of its global scope, named by \
+the `heap` that get_execution reports (64 hexadecimal characters); a failed, timed-out or cancelled \
+one leaves none. Pass it as run_js `heap` to \
 continue from that state. Pass `session` (a name of your choice) to log executions under it; a \
 run with `session` but no `heap` resumes the session's latest heap, so a session behaves like a \
 persistent REPL. list_sessions and list_session_snapshots show the sessions and the heaps their \

@@ -26,7 +26,7 @@ pub use params::{
     ExecutionIdParams, GetExecutionOutputParams, ListExecutionsParams, MAX_WAIT_MS, RunJsParams,
 };
 pub use responses::{ListExecutionsResponse, RunJsResponse};
-pub use server::{McpV8, unreadable_request};
+pub use server::{McpV8, SessionEnd, unreadable_request};
 pub use state::{
     DeleteHeapTagsParams, HeapParams, HeapTagsResponse, ListSessionSnapshotsParams,
     ListSessionSnapshotsResponse, ListSessionsResponse, QueryHeapsByTagsParams, QueryHeapsResponse,

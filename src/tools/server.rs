@@ -15,6 +15,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use super::descriptions;
 use super::{
@@ -26,6 +27,14 @@ use crate::sessions::SessionStore;
 
 /// The name the server announces at MCP initialization.
 const SERVER_NAME: &str = "mcp-v8";
+
+/// Cancelled when the MCP session a request arrived in ends (deleted by its
+/// client, idle too long, or ended to make room). A transport that knows
+/// when its sessions end puts one in each request's extensions, so that a
+/// `run_js` waiting on its execution stops it at once: rmcp cancels the
+/// calls of an ended session only after letting them run on for seconds.
+#[derive(Debug, Clone)]
+pub struct SessionEnd(pub CancellationToken);
 
 /// The MCP server: the five execution tools over one [`Executor`], plus the
 /// session and tag tools over a [`SessionStore`] when stateful.
@@ -120,6 +129,7 @@ impl McpV8 {
         context: RequestContext<RoleServer>,
     ) -> Result<Json<RunJsResponse>, ToolError> {
         let wait = params.wait()?;
+        let session_end = context.extensions.get::<SessionEnd>().cloned();
         let execution_id = self.executor.submit(params.into_request())?;
         let record = if wait.is_zero() {
             self.executor.get(&execution_id)
@@ -131,6 +141,10 @@ impl McpV8 {
                 // nobody could follow or cancel the execution. Stop it, as
                 // /api/exec does when its client disconnects.
                 () = context.ct.cancelled() => self
+                    .executor
+                    .cancel_because(&execution_id, CancelReason::CallCancelled)
+                    .await,
+                () = ended(session_end.as_ref()) => self
                     .executor
                     .cancel_because(&execution_id, CancelReason::CallCancelled)
                     .await,
@@ -288,5 +302,13 @@ fn params_problem<P: DeserializeOwned>(params: Option<Value>) -> Option<String> 
         Some(params) => serde_json::from_value::<P>(params)
             .err()
             .map(|error| error.to_string()),
+    }
+}
+
+/// Resolves when the session ends; never, without a way to tell.
+async fn ended(session_end: Option<&SessionEnd>) {
+    match session_end {
+        Some(SessionEnd(token)) => token.cancelled().await,
+        None => std::future::pending().await,
     }
 }

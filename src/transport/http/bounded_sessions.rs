@@ -14,16 +14,23 @@
 //! with none in flight. (rmcp's own idle timeout counts from the last
 //! message, so it ended a session in the middle of a tool call longer than
 //! the timeout, and the call's answer was lost.)
+//!
+//! Each request carries its session's [`SessionEnd`], cancelled as the
+//! session's record here is dropped (however the session ended), so that a
+//! `run_js` waiting on its execution stops it at once.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{ClientJsonRpcMessage, GetExtensions, JsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::session::ServerSseMessage;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{RestoreOutcome, SessionId, SessionManager};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::tools::SessionEnd;
 
 /// rmcp's [`LocalSessionManager`], holding at most `max` sessions and
 /// ending those idle for longer than `idle`.
@@ -37,13 +44,29 @@ pub struct BoundedSessions {
 }
 
 /// How a session is being used.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Usage {
     /// When its last request arrived or was answered.
     last_used: Instant,
     /// Requests whose answer is still being streamed: a session waiting on
     /// a long tool call is busy, not idle.
     in_flight: usize,
+    /// Handed to the session's requests; cancelled when this record is
+    /// dropped, i.e. when the session has ended.
+    ended: CancellationToken,
+    _end_when_dropped: DropGuard,
+}
+
+impl Usage {
+    fn new() -> Self {
+        let ended = CancellationToken::new();
+        Self {
+            last_used: Instant::now(),
+            in_flight: 0,
+            _end_when_dropped: ended.clone().drop_guard(),
+            ended,
+        }
+    }
 }
 
 impl BoundedSessions {
@@ -128,10 +151,7 @@ async fn end_idle_sessions(
             open.into_iter()
                 .filter(|id| {
                     // A session not seen yet starts its idle time now.
-                    let used = usage.entry(id.clone()).or_insert(Usage {
-                        last_used: Instant::now(),
-                        in_flight: 0,
-                    });
+                    let used = usage.entry(id.clone()).or_insert_with(Usage::new);
                     used.in_flight == 0 && used.last_used.elapsed() >= idle
                 })
                 .collect()
@@ -146,15 +166,18 @@ async fn end_idle_sessions(
     }
 }
 
-/// Records a use of `id`, with `started` more requests in flight.
-fn touch(usage: &Mutex<HashMap<SessionId, Usage>>, id: &SessionId, started: usize) {
+/// Records a use of `id`, with `started` more requests in flight, and
+/// returns what tells them that the session has ended.
+fn touch(
+    usage: &Mutex<HashMap<SessionId, Usage>>,
+    id: &SessionId,
+    started: usize,
+) -> CancellationToken {
     let mut usage = lock(usage);
-    let entry = usage.entry(id.clone()).or_insert(Usage {
-        last_used: Instant::now(),
-        in_flight: 0,
-    });
+    let entry = usage.entry(id.clone()).or_insert_with(Usage::new);
     entry.last_used = Instant::now();
     entry.in_flight += started;
+    entry.ended.clone()
 }
 
 fn lock(usage: &Mutex<HashMap<SessionId, Usage>>) -> MutexGuard<'_, HashMap<SessionId, Usage>> {
@@ -212,9 +235,12 @@ impl SessionManager for BoundedSessions {
     async fn create_stream(
         &self,
         id: &SessionId,
-        message: ClientJsonRpcMessage,
+        mut message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        touch(&self.usage, id, 1);
+        let ended = touch(&self.usage, id, 1);
+        if let JsonRpcMessage::Request(request) = &mut message {
+            request.request.extensions_mut().insert(SessionEnd(ended));
+        }
         let in_flight = InFlight {
             id: id.clone(),
             usage: Arc::clone(&self.usage),
