@@ -114,8 +114,9 @@ pub struct TransportConfig {
     pub bind: String,
     /// Host header values the HTTP/SSE server answers to; any other gets 403,
     /// which defeats DNS rebinding. "name" allows any port, "name:port" only
-    /// that port; "*" allows every host. The default allows loopback names
-    /// only. /healthz and /readyz are exempt.
+    /// that port, "*.name" every subdomain of name; "*" allows every host.
+    /// The default allows loopback names only. /healthz and /readyz are
+    /// exempt.
     pub allowed_hosts: Vec<String>,
     /// Origin header values allowed on HTTP/SSE requests; a request from any
     /// other browser origin gets 403 (requests without Origin pass).

@@ -148,22 +148,26 @@ fn allowed<P>(
         .map(Allowed::Only)
 }
 
-/// Lowercase, without the brackets of an IPv6 literal.
+/// Lowercase, without the brackets of an IPv6 literal or the final dot of
+/// a fully qualified name (`localhost.` is `localhost`).
 fn normalize_host(host: &str) -> String {
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase()
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
 }
 
-/// An `allowed_hosts` entry: a name, with a port or (any port) without.
+/// An `allowed_hosts` entry: a name, with a port or (any port) without; or
+/// `*.name`, any subdomain of a name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct HostPattern {
     host: String,
     port: Option<u16>,
+    /// `*.host`: names ending in `.host` match, `host` itself does not.
+    subdomains: bool,
 }
 
 impl HostPattern {
-    const EXPECTED: &'static str = "a host name or IP, optionally with :port";
+    const EXPECTED: &'static str =
+        "a host name or IP, optionally with :port, or *.name for every subdomain of name";
 
     fn parse(entry: &str) -> Result<Self, &'static str> {
         // A bare IPv6 address ("::1") is not an authority; accept it anyway.
@@ -171,15 +175,23 @@ impl HostPattern {
             return Ok(Self {
                 host: ip.to_string(),
                 port: None,
+                subdomains: false,
             });
         }
+        let (subdomains, entry) = match entry.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, entry),
+        };
         let authority = Authority::try_from(entry).map_err(|_| Self::EXPECTED)?;
-        if authority.as_str().contains('@') || authority.host().is_empty() {
+        let host = normalize_host(authority.host());
+        // http accepts `*` in a host; taken literally it would never match.
+        if authority.as_str().contains(['@', '*']) || host.is_empty() {
             return Err(Self::EXPECTED);
         }
         Ok(Self {
-            host: normalize_host(authority.host()),
+            host,
             port: authority.port_u16(),
+            subdomains,
         })
     }
 
@@ -187,7 +199,13 @@ impl HostPattern {
     /// server may sit behind a TLS proxy), so it matches a pattern with
     /// either.
     fn matches(&self, host: &str, port: Option<u16>) -> bool {
-        self.host == host
+        let name_matches = if self.subdomains {
+            host.strip_suffix(self.host.as_str())
+                .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.'))
+        } else {
+            self.host == host
+        };
+        name_matches
             && self.port.is_none_or(|allowed| match port {
                 Some(port) => port == allowed,
                 None => matches!(allowed, 80 | 443),
@@ -319,13 +337,15 @@ mod tests {
             "127.0.0.1:1",
             "[::1]:9",
             "LOCALHOST",
+            // The fully qualified form of the same name.
+            "localhost.",
         ] {
             assert_eq!(check(&guard, Some(host), None), Ok(()), "{host}");
         }
         for host in [
             "evil.example",
             "evil.example:8080",
-            "localhost.",
+            "localhost.evil.example",
             "127.0.0.2",
             "0.0.0.0",
         ] {
@@ -388,6 +408,27 @@ mod tests {
             assert_eq!(check(&guard, Some("mcp.example.com"), None), Ok(()));
             assert_eq!(check(&guard, Some(pattern), None), Ok(()));
             assert!(check(&guard, Some("mcp.example.com:8080"), None).is_err());
+        }
+    }
+
+    #[test]
+    fn star_dot_allows_subdomains_and_final_dots_are_ignored() {
+        let guard = guard(&["*.example.com", "mcp.test:8080"], &[]);
+        for host in ["a.example.com", "A.B.example.com:9000", "a.example.com."] {
+            assert_eq!(check(&guard, Some(host), None), Ok(()), "{host}");
+        }
+        for host in ["example.com", "evil-example.com", "a.example.com.evil"] {
+            assert!(check(&guard, Some(host), None).is_err(), "{host}");
+        }
+        assert_eq!(check(&guard, Some("mcp.test.:8080"), None), Ok(()));
+        assert_eq!(
+            check(&default_guard(), Some("localhost.:3000"), None),
+            Ok(())
+        );
+        // A star anywhere else would only ever match itself.
+        for bad in ["a.*.com", "*example.com", "*.*.com"] {
+            let err = Guard::new(&[bad.to_owned()], &[]).expect_err(bad);
+            assert!(err.to_string().contains("*.name"), "{err}");
         }
     }
 
