@@ -368,10 +368,30 @@ async fn jwts_are_checked_against_the_jwks() {
     // Same kid, different key: the signature cannot verify.
     assert_refuses(&server, &stranger.sign(&good_claims()), "signature").await;
 
+    // A key id the key set, fetched moments ago, lacks may be one the
+    // authorization server has just added: 503 until the set may be fetched
+    // again (a 401 would make the client throw a good token away).
     let fetches_before = jwks.fetches();
-    assert_refuses(&server, &key.sign_as("key-2", &good_claims()), "no key").await;
-    assert_refuses(&server, &key.sign_as("key-3", &good_claims()), "no key").await;
-    assert_refuses(&server, &key.sign_as("key-4", &good_claims()), "no key").await;
+    for kid in ["key-2", "key-3", "key-4"] {
+        let response = post_mcp(
+            &reqwest::Client::new(),
+            &server.url("/mcp"),
+            None,
+            Some(&key.sign_as(kid, &good_claims())),
+            &initialize_request("2025-06-18"),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{kid}");
+        let retry_after: u64 = response.headers()["retry-after"]
+            .to_str()
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .expect("a Retry-After in seconds");
+        assert!((1..=30).contains(&retry_after), "{retry_after}");
+        let body: Value = response.json().await.expect("a JSON error");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("fetched again in"), "{body}");
+    }
     assert!(
         jwks.fetches() <= fetches_before + 1,
         "unknown key ids refetch the JWKS at most once per 30 s ({} fetches)",

@@ -47,7 +47,9 @@ pub enum JwtError {
     Issuer,
     #[error("the token's signature does not verify")]
     Signature,
-    #[error("the token lacks the {0} claim")]
+    /// jsonwebtoken reports a claim of the wrong type (an `exp` string) as
+    /// missing too.
+    #[error("the token lacks the {0} claim, or it is not of the right type")]
     MissingClaim(String),
     #[error("the token was refused: {0}")]
     Other(String),
@@ -56,6 +58,34 @@ pub enum JwtError {
     /// client does not throw away a good token.
     #[error("the authorization server's key set cannot be fetched ({0}); try again later")]
     KeySetUnavailable(String),
+    /// Not the token's fault either, as far as anyone can tell: its key is
+    /// not in the key set fetched moments ago, and the set may not be
+    /// fetched again sooner. A key the authorization server has just added
+    /// is found then; a client told 401 would throw a good token away.
+    #[error(
+        "the token's key is not in the authorization server's key set as fetched {}s ago; \
+         it is fetched again in {}s",
+        .fetched_ago.as_secs(), .retry_after.as_secs()
+    )]
+    KeyNotFetchedYet {
+        fetched_ago: Duration,
+        retry_after: Duration,
+    },
+}
+
+impl JwtError {
+    /// How long a client should wait before trying the token again, for the
+    /// refusals that are no verdict on the token (answered 503).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::KeySetUnavailable(_) => Some(KEY_SET_RETRY_AFTER),
+            // At least a second: Retry-After counts whole seconds.
+            Self::KeyNotFetchedYet { retry_after, .. } => {
+                Some((*retry_after).max(Duration::from_secs(1)))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// How long a client should wait before retrying when the key set could not
@@ -150,6 +180,17 @@ struct Jwks {
     last_fetch: Mutex<Option<Instant>>,
 }
 
+/// What asking for a fresh key set gave.
+enum Refetch {
+    /// A set fetched just now.
+    Fetched(Arc<JwkSet>),
+    /// The cached set: the last fetch started `since` ago, too recently to
+    /// fetch again.
+    Throttled { keys: Arc<JwkSet>, since: Duration },
+    /// The fetch failed; the cache records why.
+    Failed,
+}
+
 /// The last key set fetched, and when (`None`: never).
 struct Cached {
     keys: Arc<JwkSet>,
@@ -181,25 +222,37 @@ impl Jwks {
         if fresh && let Some(key) = select(&keys, kid, alg) {
             return Ok(key);
         }
-        let keys = self.refetch().await.unwrap_or(keys);
+        let (keys, throttled) = match self.refetch().await {
+            Refetch::Fetched(keys) => (keys, None),
+            Refetch::Failed => (keys, None),
+            Refetch::Throttled { keys, since } => (keys, Some(since)),
+        };
         if let Some(key) = select(&keys, kid, alg) {
             return Ok(key);
         }
-        match &self.cache.read().await.failure {
-            Some(failure) => Err(JwtError::KeySetUnavailable(failure.clone())),
-            None => Err(JwtError::UnknownKey),
+        if let Some(failure) = &self.cache.read().await.failure {
+            return Err(JwtError::KeySetUnavailable(failure.clone()));
+        }
+        match throttled {
+            Some(since) if kid.is_some() => Err(JwtError::KeyNotFetchedYet {
+                fetched_ago: since,
+                retry_after: REFETCH_INTERVAL.saturating_sub(since),
+            }),
+            _ => Err(JwtError::UnknownKey),
         }
     }
 
     /// Fetches the key set unless a fetch started within
     /// [`REFETCH_INTERVAL`] (then the cached set is the newest there is).
-    /// `None` when the fetch failed; the caller keeps the keys it has.
-    async fn refetch(&self) -> Option<Arc<JwkSet>> {
+    async fn refetch(&self) -> Refetch {
         let mut last_fetch = self.last_fetch.lock().await;
-        if last_fetch.is_some_and(|at| at.elapsed() < REFETCH_INTERVAL) {
+        if let Some(since) = last_fetch.map(|at| at.elapsed())
+            && since < REFETCH_INTERVAL
+        {
             // Someone fetched recently (maybe while we waited for the lock):
             // use what is cached.
-            return Some(Arc::clone(&self.cache.read().await.keys));
+            let keys = Arc::clone(&self.cache.read().await.keys);
+            return Refetch::Throttled { keys, since };
         }
         *last_fetch = Some(Instant::now());
         match self.fetch().await {
@@ -211,7 +264,7 @@ impl Jwks {
                     fetched_at: Some(Instant::now()),
                     failure: None,
                 };
-                Some(keys)
+                Refetch::Fetched(keys)
             }
             Err(error) => {
                 tracing::warn!(
@@ -220,7 +273,7 @@ impl Jwks {
                     "cannot fetch the JWKS; JWTs are checked against the cached keys"
                 );
                 self.cache.write().await.failure = Some(describe_fetch_error(&error));
-                None
+                Refetch::Failed
             }
         }
     }

@@ -173,8 +173,9 @@ pub async fn require_bearer(
     };
     match outcome {
         Ok(()) => next.run(request).await,
-        Err(Refusal::Jwt(error @ JwtError::KeySetUnavailable(_))) => {
+        Err(Refusal::Jwt(error)) if error.retry_after().is_some() => {
             tracing::warn!(path, %error, "refused a JWT that could not be checked");
+            let retry_after = error.retry_after().unwrap_or(jwt::KEY_SET_RETRY_AFTER);
             let mut response = rejection(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "auth_unavailable",
@@ -182,7 +183,7 @@ pub async fn require_bearer(
             );
             response.headers_mut().insert(
                 header::RETRY_AFTER,
-                HeaderValue::from(jwt::KEY_SET_RETRY_AFTER.as_secs()),
+                HeaderValue::from(retry_after.as_secs()),
             );
             response
         }
