@@ -286,8 +286,9 @@ pub struct ExecutionsConfig {
     /// are kept regardless); the oldest are deleted first (at least 1).
     #[schemars(range(min = 1))]
     pub retain_count: usize,
-    /// Also delete finished records older than this many seconds. Unset keeps
-    /// records regardless of age.
+    /// Also delete finished records older than this many seconds (checked
+    /// every tenth of it, at least every minute). Unset keeps records
+    /// regardless of age.
     #[schemars(example = 604800)]
     pub retain_max_age_secs: Option<u64>,
 }

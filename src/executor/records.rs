@@ -124,9 +124,30 @@ impl RecordStore {
     fn put_locked(inner: &mut Inner, record: &ExecutionRecord) -> io::Result<Vec<String>> {
         inner.append(&record_line(record)?, 1)?;
         inner.records.upsert(record.clone());
-        let evicted = inner.apply_retention(Utc::now(), &record.execution_id);
+        let evicted = inner.apply_retention(Utc::now(), Some(&record.execution_id));
         inner.compact_if_needed();
         Ok(evicted)
+    }
+
+    /// Applies retention without a write: records past `max_age` go even
+    /// while no execution finishes. Returns the evicted ids.
+    pub fn expire(&self) -> Vec<String> {
+        let mut inner = self.lock();
+        if inner.retention.max_age.is_none() {
+            return Vec::new();
+        }
+        let evicted = inner.apply_retention(Utc::now(), None);
+        inner.compact_if_needed();
+        evicted
+    }
+
+    /// How often [`expire`](Self::expire) should run: a tenth of `max_age`,
+    /// between a second and a minute; never without a `max_age`.
+    pub fn expiry_period(&self) -> Option<Duration> {
+        self.lock()
+            .retention
+            .max_age
+            .map(|age| (age / 10).clamp(Duration::from_secs(1), Duration::from_secs(60)))
     }
 
     pub fn get(&self, execution_id: &str) -> Option<ExecutionRecord> {
@@ -185,8 +206,8 @@ impl Inner {
 
     /// Evicts what retention allows and journals tombstones for the evicted ids.
     /// `written` is never evicted: its writer is about to answer with it.
-    fn apply_retention(&mut self, now: DateTime<Utc>, written: &str) -> Vec<String> {
-        let evicted = self.records.evict(&self.retention, now, Some(written));
+    fn apply_retention(&mut self, now: DateTime<Utc>, written: Option<&str>) -> Vec<String> {
+        let evicted = self.records.evict(&self.retention, now, written);
         if evicted.is_empty() {
             return evicted;
         }
@@ -727,6 +748,36 @@ mod tests {
         let (store, evicted) = RecordStore::open(dir.path(), retention).unwrap();
         assert!(evicted.is_empty());
         assert_eq!(ids(&store), ["old-running", "new"]);
+    }
+
+    /// Without any write, `expire` evicts what has grown too old (it stayed,
+    /// listed and readable, until the next execution finished).
+    #[test]
+    fn expire_evicts_by_age_without_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let retention = Retention {
+            max_count: usize::MAX,
+            max_age: Some(Duration::from_secs(3600)),
+        };
+        let (store, _) = RecordStore::open(dir.path(), retention).unwrap();
+        assert_eq!(store.expiry_period(), Some(Duration::from_secs(60)));
+        let mut old = record("old", ExecutionStatus::Completed);
+        old.completed_at = Some(Utc::now() - chrono::Duration::hours(2));
+        assert!(store.put(&old).unwrap().is_empty());
+        store
+            .put(&record("new", ExecutionStatus::Completed))
+            .unwrap_or_default();
+        let mut older = record("older", ExecutionStatus::Failed);
+        older.completed_at = Some(Utc::now() - chrono::Duration::hours(5));
+        assert!(store.put(&older).unwrap().is_empty());
+        assert_eq!(store.expire(), ["older"]);
+        assert_eq!(ids(&store), ["new"]);
+        assert!(store.expire().is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = RecordStore::open(dir.path(), KEEP_ALL).unwrap();
+        assert_eq!(store.expiry_period(), None);
+        assert!(store.expire().is_empty());
     }
 
     #[test]

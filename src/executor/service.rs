@@ -178,6 +178,9 @@ impl Executor {
         for _ in 0..inner.config.max_concurrent {
             tokio::spawn(run_slot(inner.clone(), receiver.clone()));
         }
+        if let Some(period) = inner.records.expiry_period() {
+            tokio::spawn(expire_old_records(Arc::downgrade(&inner), period));
+        }
         Ok(Self { inner })
     }
 
@@ -705,6 +708,21 @@ impl Inner {
 }
 
 /// The session log's entry for `pending`, ended now.
+/// Every `period`, evicts the records past `executions.retain_max_age_secs`
+/// and deletes their output, until the executor is gone: otherwise they
+/// would stay while no execution finishes. Holds no strong reference.
+async fn expire_old_records(inner: std::sync::Weak<Inner>, period: Duration) {
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        for execution_id in inner.records.expire() {
+            inner.outputs.remove(&execution_id);
+        }
+    }
+}
+
 fn session_entry(
     pending: &Pending,
     status: ExecutionStatus,
