@@ -52,8 +52,9 @@ async fn results_are_encoded_by_type() {
 
 /// A result shown by inspect is whole, as README says: every item of a long
 /// array or map, every character of a long string, every level (it was cut
-/// as a console line is: 100 items, 10 000 characters, depth 4). So is a
-/// thrown string, up to the 64 KiB of an error.
+/// as a console line is: 100 items, 10 000 characters, depth 4), within
+/// budgets for the value as a whole. So is a thrown string, up to the
+/// 64 KiB of an error.
 #[tokio::test]
 async fn inspected_results_are_whole() {
     let server = Server::start_with(&["--stateless"]).await;
@@ -81,6 +82,14 @@ async fn inspected_results_are_whole() {
     assert!(
         deep.contains("g: 1n") && !deep.contains("[Object]"),
         "{deep}"
+    );
+    // A value that fits the heap is not failed for its display: 2 million
+    // items are shown up to the budget, and the rest counted.
+    let bytes = server.eval("new Uint8Array(2e6)").await;
+    assert!(
+        bytes.ends_with("... 1998000 more items\n]"),
+        "{}",
+        &bytes[bytes.len() - 60..]
     );
     let thrown = error_of(&server.run_and_wait("throw 'y'.repeat(20000)").await);
     assert!(

@@ -289,7 +289,7 @@ pub struct ExecutionsConfig {
     /// Also delete finished records older than this many seconds (checked
     /// every tenth of it, at least every minute). Unset keeps records
     /// regardless of age.
-    #[schemars(example = 604800)]
+    #[schemars(example = 604800, range(min = 1))]
     pub retain_max_age_secs: Option<u64>,
 }
 

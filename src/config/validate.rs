@@ -334,7 +334,13 @@ impl Config {
             "executions.retain_count",
             as_u64(self.executions.retain_count),
             1,
-        )
+        )?;
+        // 0 would delete a record as soon as its execution finished, before
+        // its caller could read it.
+        match self.executions.retain_max_age_secs {
+            Some(secs) => at_least("executions.retain_max_age_secs", secs, 1),
+            None => Ok(()),
+        }
     }
 
     /// A half-configured S3 store stops the server at start-up instead of

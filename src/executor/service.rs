@@ -707,7 +707,6 @@ impl Inner {
     }
 }
 
-/// The session log's entry for `pending`, ended now.
 /// Every `period`, evicts the records past `executions.retain_max_age_secs`
 /// and deletes their output, until the executor is gone: otherwise they
 /// would stay while no execution finishes. Holds no strong reference.
@@ -723,6 +722,7 @@ async fn expire_old_records(inner: std::sync::Weak<Inner>, period: Duration) {
     }
 }
 
+/// The session log's entry for `pending`, ended now.
 fn session_entry(
     pending: &Pending,
     status: ExecutionStatus,

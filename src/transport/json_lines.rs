@@ -5,8 +5,8 @@
 //! of JSON it cannot read: it answers "Invalid request" without the
 //! request's id, which the client cannot match to the request it is waiting
 //! on. Here such a line is answered as `POST /mcp` answers it
-//! ([`message::read_message`]), except a notification, which JSON-RPC never
-//! answers. A line that is not JSON at all is logged and skipped, as rmcp and
+//! ([`message::read_message`]), except a notification or a response, which
+//! JSON-RPC never answers. A line that is not JSON at all is logged and skipped, as rmcp and
 //! the other official SDKs do: answering it could start an endless exchange
 //! of errors with a peer that writes its logs to the same pipe.
 //!
@@ -120,7 +120,7 @@ where
             }
             match message::read_message(line) {
                 Ok(message) => return Some(message),
-                Err(problem) if problem.notification || problem.code == ErrorCode::PARSE_ERROR => {
+                Err(problem) if problem.unanswered || problem.code == ErrorCode::PARSE_ERROR => {
                     tracing::warn!(message = %problem.message, "skipped an unreadable line");
                 }
                 Err(problem) => {

@@ -24,8 +24,9 @@ pub struct Problem {
     pub code: ErrorCode,
     pub message: String,
     /// Whether the bytes are a notification (an object with a `method` and
-    /// no `id`), which JSON-RPC never answers, not even with an error.
-    pub notification: bool,
+    /// no `id`) or a response (no `method`, a `result` or an `error`), which
+    /// JSON-RPC never answers, not even with an error.
+    pub unanswered: bool,
 }
 
 impl Problem {
@@ -52,13 +53,14 @@ pub fn read_message(bytes: &[u8]) -> Result<ClientJsonRpcMessage, Problem> {
                 id: Value::Null,
                 code: ErrorCode::PARSE_ERROR,
                 message: format!("parse error: the message is not JSON: {error}"),
-                notification: false,
+                unanswered: false,
             });
         }
     };
-    let notification = value
-        .as_object()
-        .is_some_and(|object| object.contains_key("method") && !object.contains_key("id"));
+    let unanswered = value.as_object().is_some_and(|object| {
+        let is_notification = object.contains_key("method") && !object.contains_key("id");
+        is_notification || is_response(object)
+    });
     let (code, message) = match params_not_by_name(&value) {
         Some(message) => (ErrorCode::INVALID_PARAMS, message),
         None => (
@@ -70,7 +72,7 @@ pub fn read_message(bytes: &[u8]) -> Result<ClientJsonRpcMessage, Problem> {
         id: readable_id(&value),
         code,
         message,
-        notification,
+        unanswered,
     })
 }
 
@@ -109,7 +111,7 @@ fn check_initialize(message: ClientJsonRpcMessage) -> Result<ClientJsonRpcMessag
         id: serde_json::to_value(id).unwrap_or(Value::Null),
         code: error.code,
         message: error.message.into_owned(),
-        notification: false,
+        unanswered: false,
     })
 }
 
@@ -146,11 +148,23 @@ fn what_is_wrong(value: &Value, unreadable: &serde_json::Error) -> String {
 /// The message's id, when it has one a client can match: the answer then
 /// goes to the request that caused it.
 fn readable_id(value: &Value) -> Value {
+    // A response's id names one of the server's requests, not the client's:
+    // an answer under it would be taken as the answer to the client's own
+    // request of that id.
+    if value.as_object().is_some_and(is_response) {
+        return Value::Null;
+    }
     match value.get("id") {
         Some(id @ Value::String(_)) => id.clone(),
         Some(id) if id.is_i64() || id.is_u64() => id.clone(),
         _ => Value::Null,
     }
+}
+
+/// A response: no `method`, and a `result` or an `error`.
+fn is_response(object: &serde_json::Map<String, Value>) -> bool {
+    !object.contains_key("method")
+        && (object.contains_key("result") || object.contains_key("error"))
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -266,14 +280,19 @@ mod tests {
             problem.message,
             "invalid params of tools/call: params must be an object, not an array"
         );
-        assert!(!problem.notification);
+        assert!(!problem.unanswered);
     }
 
     #[test]
-    fn notifications_are_told_apart() {
-        assert!(problem(r#"{"jsonrpc":"2.0","method":"x/y","params":7}"#).notification);
-        assert!(!problem(r#"{"jsonrpc":"2.0","id":1,"method":7}"#).notification);
-        assert!(!problem("[]").notification);
-        assert!(!problem("not json").notification);
+    fn notifications_and_responses_are_not_answered() {
+        assert!(problem(r#"{"jsonrpc":"2.0","method":"x/y","params":7}"#).unanswered);
+        assert!(!problem(r#"{"jsonrpc":"2.0","id":1,"method":7}"#).unanswered);
+        assert!(!problem("[]").unanswered);
+        assert!(!problem("not json").unanswered);
+        // A malformed response is answered by no one, and never under its
+        // id, which is one of the server's.
+        let response = problem(r#"{"jsonrpc":"2.0","id":1,"error":{"code":-1}}"#);
+        assert!(response.unanswered);
+        assert_eq!(response.id, Value::Null);
     }
 }

@@ -41,6 +41,7 @@
   const ReflectOwnKeys = Reflect.ownKeys;
   const ObjectPrototypeHasOwnProperty = uncurryThis(Object.prototype.hasOwnProperty);
   const ArrayIsArray = Array.isArray;
+  const ArrayPrototypeSort = uncurryThis(Array.prototype.sort);
   const JSONStringify = JSON.stringify;
   const MathFloor = Math.floor;
   const MathCeil = Math.ceil;
@@ -202,29 +203,53 @@
   const kMaxArrayItems = 100;
   const kMaxStringLength = 10000;
   // What inspect shows of long arrays, maps, sets and strings: Node's
-  // limits for the console; none while `whole` runs.
+  // limits per list and string for the console. While `whole` runs, there
+  // is none per list or string, only budgets for the whole value.
   let maxArrayItems = kMaxArrayItems;
   let maxStringLength = kMaxStringLength;
+  // Items (of every list) and string characters left to show.
+  let itemBudget = Infinity;
+  let charBudget = Infinity;
 
-  // Runs `show` with inspect's length limits lifted: a result and an
-  // uncaught exception are given whole (the engine bounds their size), not
-  // cut at 100 items as a console line is.
-  function whole(show) {
-    const savedItems = maxArrayItems;
-    const savedLength = maxStringLength;
+  // Runs `show` with inspect's per-list and per-string limits lifted, so
+  // that a result or an uncaught exception is not cut at 100 items as a
+  // console line is; `items` and `chars` bound the value as a whole. The
+  // text is built inside the execution's heap: a value that fits there
+  // (a typed array of millions of bytes) must not fail for its display.
+  function whole(show, items, chars) {
+    const saved = [maxArrayItems, maxStringLength, itemBudget, charBudget];
     maxArrayItems = Infinity;
     maxStringLength = Infinity;
+    itemBudget = items;
+    charBudget = chars;
     try {
       return show();
     } finally {
-      maxArrayItems = savedItems;
-      maxStringLength = savedLength;
+      maxArrayItems = saved[0];
+      maxStringLength = saved[1];
+      itemBudget = saved[2];
+      charBudget = saved[3];
     }
+  }
+
+  // Whether a list that shows `shown` items may show one more (and counts
+  // it against the budget).
+  function takeItem(shown) {
+    if (shown >= maxArrayItems || itemBudget <= 0) return false;
+    itemBudget--;
+    return true;
   }
   const kBreakLength = 80;
   const kCompact = 3;
   const kDefaultDepth = 2;
   const kWholeFallbackDepth = 64;
+  // Budgets of a result shown whole (its text is built in the execution's
+  // heap, 8 MiB by default), and of an uncaught exception (whose text is
+  // cut at 64 KiB anyway).
+  const kResultItems = 2000;
+  const kResultChars = 256 * 1024;
+  const kErrorItems = 1000;
+  const kErrorChars = 64 * 1024;
   const kHoleScanBudget = 1000000;
   const kExtraKeysLengthLimit = 10000;
   const identifierPattern = /^[a-zA-Z_][a-zA-Z_0-9]*$/;
@@ -254,10 +279,12 @@
 
   function quoteString(text) {
     let trailer = "";
-    if (text.length > maxStringLength) {
-      trailer = `... ${plural(text.length - maxStringLength, "more character")}`;
-      text = StringPrototypeSlice(text, 0, maxStringLength);
+    const limit = MathMin(maxStringLength, MathMax(charBudget, 0));
+    if (text.length > limit) {
+      trailer = `... ${plural(text.length - limit, "more character")}`;
+      text = StringPrototypeSlice(text, 0, limit);
     }
+    charBudget -= text.length;
     const quote = pickQuote(text);
     const quoteCode = StringPrototypeCharCodeAt(quote, 0);
     let result = "";
@@ -590,23 +617,33 @@
     }
     scan.budget -= scanEnd - from;
     if (scanEnd === length) return length;
-    if (scan.keys === undefined) scan.keys = ObjectKeys(array);
-    let next = length;
-    for (let i = 0; i < scan.keys.length; i++) {
-      if (!isArrayIndexKey(scan.keys[i])) continue;
-      const index = +scan.keys[i];
-      if (index >= from && index < next) next = index;
+    if (scan.indices === undefined) {
+      // Once, in ascending order, then walked with a cursor (`from` only
+      // grows): looking through every key for each gap was quadratic.
+      const indices = [];
+      let ascending = true;
+      const keys = ObjectKeys(array);
+      for (let i = 0; i < keys.length; i++) {
+        if (!isArrayIndexKey(keys[i])) continue;
+        const index = +keys[i];
+        if (indices.length > 0 && index < indices[indices.length - 1]) ascending = false;
+        push(indices, index);
+      }
+      if (!ascending) ArrayPrototypeSort(indices, (a, b) => a - b);
+      scan.indices = indices;
+      scan.cursor = 0;
     }
-    return next;
+    while (scan.cursor < scan.indices.length && scan.indices[scan.cursor] < from) scan.cursor++;
+    return scan.cursor < scan.indices.length ? MathMin(scan.indices[scan.cursor], length) : length;
   }
 
   function formatArrayEntries(ctx, array, recurseTimes, shape) {
     const length = array.length;
     const output = [];
     let numeric = true;
-    const scan = { budget: kHoleScanBudget, keys: undefined };
+    const scan = { budget: kHoleScanBudget, indices: undefined, cursor: 0 };
     let i = 0;
-    while (i < length && output.length < maxArrayItems) {
+    while (i < length && takeItem(output.length)) {
       if (ObjectPrototypeHasOwnProperty(array, i)) {
         const desc = ObjectGetOwnPropertyDescriptor(array, i);
         const item = desc === undefined ? undefined : desc.value;
@@ -627,7 +664,8 @@
 
   function formatTypedArrayEntries(ctx, array) {
     const length = TypedArrayPrototypeGetLength(array);
-    const shown = MathMin(length, maxArrayItems);
+    const shown = MathMin(length, maxArrayItems, MathMax(itemBudget, 0));
+    itemBudget -= shown;
     const output = [];
     for (let i = 0; i < shown; i++) push(output, formatPrimitive(array[i]));
     if (length > shown) push(output, `... ${plural(length - shown, "more item")}`);
@@ -639,7 +677,7 @@
     const iterator = MapPrototypeEntries(map);
     ctx.indentationLvl += 2;
     for (let step = MapIteratorNext(iterator); !step.done; step = MapIteratorNext(iterator)) {
-      if (output.length === maxArrayItems) break;
+      if (!takeItem(output.length)) break;
       const key = formatValue(ctx, step.value[0], recurseTimes);
       push(output, `${key} => ${formatValue(ctx, step.value[1], recurseTimes)}`);
     }
@@ -654,7 +692,7 @@
     const iterator = SetPrototypeValues(set);
     ctx.indentationLvl += 2;
     for (let step = SetIteratorNext(iterator); !step.done; step = SetIteratorNext(iterator)) {
-      if (output.length === maxArrayItems) break;
+      if (!takeItem(output.length)) break;
       push(output, formatValue(ctx, step.value, recurseTimes));
     }
     ctx.indentationLvl -= 2;
@@ -692,7 +730,10 @@
     let totalLength = 0;
     let maxLength = 0;
     let outputLength = output.length;
-    if (output.length > maxArrayItems) outputLength--; // leave "... more items" alone
+    // Leave a "... N more items" trailer alone (no item's text starts so).
+    if (outputLength > 0 && StringPrototypeSlice(output[outputLength - 1], 0, 4) === "... ") {
+      outputLength--;
+    }
     const separatorSpace = 2;
     const dataLen = [];
     for (let i = 0; i < outputLength; i++) {
@@ -1626,10 +1667,11 @@
   // A result JSON cannot express, at every depth and length; nesting too
   // deep for the stack is cut at a depth that fits.
   function inspectWhole(value) {
+    const show = (depth) => whole(() => inspect(value, { depth }), kResultItems, kResultChars);
     try {
-      return whole(() => inspect(value, { depth: Infinity }));
+      return show(Infinity);
     } catch {
-      return whole(() => inspect(value, { depth: kWholeFallbackDepth }));
+      return show(kWholeFallbackDepth);
     }
   }
 
@@ -1650,7 +1692,7 @@
     try {
       const ctx = inspectContext(undefined);
       ctx.bareError = value;
-      return whole(() => formatValue(ctx, value, 0));
+      return whole(() => formatValue(ctx, value, 0), kErrorItems, kErrorChars);
     } catch {
       return null;
     }

@@ -78,7 +78,7 @@ fn refusal(status: StatusCode, code: ErrorCode, message: String) -> Response {
         id: Value::Null,
         code,
         message,
-        notification: false,
+        unanswered: false,
     };
     (status, Json(problem.response())).into_response()
 }

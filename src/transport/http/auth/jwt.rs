@@ -64,8 +64,8 @@ pub enum JwtError {
     /// is found then; a client told 401 would throw a good token away.
     #[error(
         "the token's key is not in the authorization server's key set as fetched {}s ago; \
-         it is fetched again in {}s",
-        .fetched_ago.as_secs(), .retry_after.as_secs()
+         it may be fetched again in {}s",
+        .fetched_ago.as_secs(), self.retry_after().unwrap_or_default().as_secs()
     )]
     KeyNotFetchedYet {
         fetched_ago: Duration,
@@ -79,10 +79,12 @@ impl JwtError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::KeySetUnavailable(_) => Some(KEY_SET_RETRY_AFTER),
-            // At least a second: Retry-After counts whole seconds.
-            Self::KeyNotFetchedYet { retry_after, .. } => {
-                Some((*retry_after).max(Duration::from_secs(1)))
-            }
+            // Whole seconds, rounded up: a client that waits as told finds
+            // the set fetchable again.
+            Self::KeyNotFetchedYet { retry_after, .. } => Some(Duration::from_secs(
+                retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0),
+            ))
+            .map(|secs| secs.max(Duration::from_secs(1))),
             _ => None,
         }
     }
@@ -233,8 +235,16 @@ impl Jwks {
         if let Some(failure) = &self.cache.read().await.failure {
             return Err(JwtError::KeySetUnavailable(failure.clone()));
         }
+        // A kid the set has, with a key of another algorithm, is the token's
+        // fault: no refetch would change that.
+        let kid_unknown = kid.is_some_and(|kid| {
+            !keys
+                .keys
+                .iter()
+                .any(|jwk| jwk.common.key_id.as_deref() == Some(kid))
+        });
         match throttled {
-            Some(since) if kid.is_some() => Err(JwtError::KeyNotFetchedYet {
+            Some(since) if kid_unknown => Err(JwtError::KeyNotFetchedYet {
                 fetched_ago: since,
                 retry_after: REFETCH_INTERVAL.saturating_sub(since),
             }),

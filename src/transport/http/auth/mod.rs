@@ -174,7 +174,13 @@ pub async fn require_bearer(
     match outcome {
         Ok(()) => next.run(request).await,
         Err(Refusal::Jwt(error)) if error.retry_after().is_some() => {
-            tracing::warn!(path, %error, "refused a JWT that could not be checked");
+            // Callers choose key ids freely: only an unreachable key set is
+            // worth a warning each time.
+            if matches!(error, JwtError::KeySetUnavailable(_)) {
+                tracing::warn!(path, %error, "refused a JWT that could not be checked");
+            } else {
+                tracing::debug!(path, %error, "refused a JWT that could not be checked yet");
+            }
             let retry_after = error.retry_after().unwrap_or(jwt::KEY_SET_RETRY_AFTER);
             let mut response = rejection(
                 StatusCode::SERVICE_UNAVAILABLE,
