@@ -478,20 +478,11 @@ async fn deleting_a_session_cancels_its_waiting_run_js() {
         20000,
     );
     let waiting = spawn_post(&http, &url, &session, call);
-    let listed = || async {
-        let list: Value = http
-            .get(server.url("/api/executions"))
-            .send()
-            .await
-            .expect("GET /api/executions")
-            .json()
-            .await
-            .expect("a JSON list");
-        list["executions"][0].clone()
-    };
-    while listed().await["status"] != "running" {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    server
+        .poll_first_execution(DEADLINE, "running", |execution| {
+            execution["status"] == "running"
+        })
+        .await;
     let response = http
         .delete(&url)
         .header("mcp-session-id", &session)
@@ -503,17 +494,13 @@ async fn deleting_a_session_cancels_its_waiting_run_js() {
         "DELETE: {}",
         response.status()
     );
-    let execution = tokio::time::timeout(std::time::Duration::from_secs(3), async {
-        loop {
-            let execution = listed().await;
-            if execution["status"] != "running" {
-                return execution;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the execution ended soon after its session");
+    let execution = server
+        .poll_first_execution(
+            std::time::Duration::from_secs(3),
+            "ended soon after its session",
+            |execution| execution["status"] != "running",
+        )
+        .await;
     assert_eq!(execution["status"], "cancelled", "{execution}");
     waiting.abort();
 }
@@ -604,22 +591,11 @@ async fn a_waiting_tool_call_is_answered_at_shutdown() {
     let session = open_session(&http, &url).await;
     let call = run_js_call(7, "await new Promise(r => setTimeout(r, 25000)); 1", 30000);
     let waiting = spawn_post(&http, &url, &session, call);
-    let started = std::time::Instant::now();
-    loop {
-        let listed: Value = http
-            .get(server.url("/api/executions"))
-            .send()
-            .await
-            .expect("GET /api/executions")
-            .json()
-            .await
-            .expect("JSON");
-        if listed["executions"][0]["status"] == "running" {
-            break;
-        }
-        assert!(started.elapsed() < DEADLINE, "the execution never ran");
-        tokio::time::sleep(common::POLL_INTERVAL).await;
-    }
+    server
+        .poll_first_execution(DEADLINE, "running", |execution| {
+            execution["status"] == "running"
+        })
+        .await;
     let status = server.terminate().await;
     assert!(status.success(), "exit status {status}");
     let answers = waiting.await.expect("the waiting call");

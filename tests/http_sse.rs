@@ -198,33 +198,19 @@ async fn closing_the_stream_cancels_a_waiting_run_js() {
             "code": "await new Promise(r => setTimeout(r, 4000)); 'ran on'", "wait_ms": 20000 } }
     });
     assert_eq!(post(&server, &endpoint, &call).await.status(), 202);
-    let http = reqwest::Client::new();
-    let listed = || async {
-        let list: Value = http
-            .get(server.url("/api/executions"))
-            .send()
-            .await
-            .expect("GET /api/executions")
-            .json()
-            .await
-            .expect("a JSON list");
-        list["executions"][0].clone()
-    };
-    while listed().await["status"] != "running" {
-        tokio::time::sleep(common::POLL_INTERVAL).await;
-    }
+    server
+        .poll_first_execution(DEADLINE, "running", |execution| {
+            execution["status"] == "running"
+        })
+        .await;
     drop(stream);
-    let execution = tokio::time::timeout(std::time::Duration::from_millis(1500), async {
-        loop {
-            let execution = listed().await;
-            if execution["status"] != "running" {
-                return execution;
-            }
-            tokio::time::sleep(common::POLL_INTERVAL).await;
-        }
-    })
-    .await
-    .expect("the execution ended soon after its stream");
+    let execution = server
+        .poll_first_execution(
+            std::time::Duration::from_millis(1500),
+            "ended soon after its stream",
+            |execution| execution["status"] != "running",
+        )
+        .await;
     assert_eq!(execution["status"], "cancelled", "{execution}");
 }
 

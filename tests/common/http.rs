@@ -8,12 +8,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::time::Duration;
 
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::{BIN, DEADLINE};
+use super::{BIN, DEADLINE, POLL_INTERVAL};
 
 /// The line prefix the server prints for every listener once it accepts.
 pub const LISTENING: &str = "mcp-v8 listening on http://";
@@ -97,6 +98,37 @@ impl HttpServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Polls the oldest execution `GET /api/executions` lists until `done`
+    /// holds of it, for at most `within`, and returns it.
+    pub async fn poll_first_execution(
+        &self,
+        within: Duration,
+        what: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let http = reqwest::Client::new();
+        let first = async {
+            loop {
+                let list: serde_json::Value = http
+                    .get(self.url("/api/executions"))
+                    .send()
+                    .await
+                    .expect("GET /api/executions")
+                    .json()
+                    .await
+                    .expect("a JSON list");
+                let execution = &list["executions"][0];
+                if done(execution) {
+                    return execution.clone();
+                }
+                tokio::time::sleep(POLL_INTERVAL).await;
+            }
+        };
+        tokio::time::timeout(within, first)
+            .await
+            .unwrap_or_else(|_| panic!("the first execution: {what}, not within {within:?}"))
     }
 }
 
