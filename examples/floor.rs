@@ -63,6 +63,7 @@ struct Options {
     seconds: f64,
     json: bool,
     keeper: bool,
+    skip_op_registration: bool,
 }
 
 fn parse_args() -> Options {
@@ -72,6 +73,7 @@ fn parse_args() -> Options {
         seconds: 5.0,
         json: false,
         keeper: false,
+        skip_op_registration: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -84,9 +86,10 @@ fn parse_args() -> Options {
             "--seconds" => options.seconds = parse(args.next(), "--seconds"),
             "--json" => options.json = true,
             "--keeper" => options.keeper = true,
+            "--skip-op-registration" => options.skip_op_registration = true,
             "-h" | "--help" => {
                 eprintln!(
-                    "usage: floor [bare|bare-stateful|engine|engine-stateful] [--threads N] [--seconds S] [--json] [--keeper]"
+                    "usage: floor [bare|bare-stateful|engine|engine-stateful] [--threads N] [--seconds S] [--json] [--keeper] [--skip-op-registration]"
                 );
                 std::process::exit(0);
             }
@@ -144,9 +147,10 @@ fn bare_snapshot() -> &'static [u8] {
 }
 
 /// One execution of the stateful floor: the snapshot is made and thrown away.
-fn bare_stateful_execution(snapshot: &'static [u8]) {
+fn bare_stateful_execution(snapshot: &'static [u8], skip_op_registration: bool) {
     let mut runtime = JsRuntimeForSnapshot::new(RuntimeOptions {
         startup_snapshot: Some(snapshot),
+        skip_op_registration,
         ..Default::default()
     });
     let value = runtime
@@ -156,9 +160,10 @@ fn bare_stateful_execution(snapshot: &'static [u8]) {
     drop(runtime.snapshot());
 }
 
-fn bare_execution(snapshot: &'static [u8]) {
+fn bare_execution(snapshot: &'static [u8], skip_op_registration: bool) {
     let mut runtime = JsRuntime::new(RuntimeOptions {
         startup_snapshot: Some(snapshot),
+        skip_op_registration,
         ..Default::default()
     });
     let value = runtime
@@ -220,7 +225,7 @@ fn main() {
         let handles: Vec<_> = (0..options.threads)
             .map(|thread| {
                 let (stop, warmed) = (stop.clone(), warmed.clone());
-                let mode = options.mode;
+                let (mode, skip_ops) = (options.mode, options.skip_op_registration);
                 scope.spawn(move || {
                     let engine = match mode {
                         Mode::Bare | Mode::BareStateful => None,
@@ -235,9 +240,11 @@ fn main() {
                         .expect("a tokio runtime");
                     let _context = tokio.enter();
                     let run = |sequence: u64| match (mode, &engine) {
-                        (Mode::Bare, _) => bare_execution(snapshot.expect("bare snapshot")),
+                        (Mode::Bare, _) => {
+                            bare_execution(snapshot.expect("bare snapshot"), skip_ops)
+                        }
                         (Mode::BareStateful, _) => {
-                            bare_stateful_execution(snapshot.expect("bare snapshot"))
+                            bare_stateful_execution(snapshot.expect("bare snapshot"), skip_ops)
                         }
                         (mode, Some(engine)) => {
                             check(engine.run(
@@ -309,15 +316,24 @@ struct Summary {
 /// processes of this binary, started together; their figures are added up.
 fn one_process_each(options: &Options) {
     let exe = std::env::current_exe().expect("the floor binary");
-    let children: Vec<_> = (0..options.threads)
+    // All started before any is waited for: they must run at once.
+    let started: Vec<_> = (0..options.threads)
         .map(|_| {
-            std::process::Command::new(&exe)
+            let mut command = std::process::Command::new(&exe);
+            command
                 .args([options.mode.name(), "--threads", "1", "--json"])
                 .args(["--seconds", &options.seconds.to_string()])
-                .stderr(std::process::Stdio::inherit())
-                .output()
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::inherit());
+            if options.skip_op_registration {
+                command.arg("--skip-op-registration");
+            }
+            command.spawn().expect("starting a floor process")
         })
-        .map(|child| child.expect("starting a floor process"))
+        .collect();
+    let children: Vec<_> = started
+        .into_iter()
+        .map(|child| child.wait_with_output().expect("a floor process's output"))
         .collect();
     let field = |json: &serde_json::Value, key: &str| json[key].as_f64().unwrap_or(f64::NAN);
     let reports: Vec<serde_json::Value> = children
