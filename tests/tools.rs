@@ -167,6 +167,23 @@ async fn misspelt_argument_is_a_tool_error() {
     assert!(message.contains("timeout_secs"), "{message}");
 }
 
+/// An argument of the wrong type is a tool error naming it, so the model can
+/// correct its call (rmcp said only what type was expected).
+#[tokio::test]
+async fn an_argument_of_the_wrong_type_is_named() {
+    let server = Server::start_with(&["--stateless"]).await;
+    let message = server
+        .call_err(
+            "run_js",
+            json!({ "code": "1", "heap_memory_max_mb": "big" }),
+        )
+        .await;
+    assert!(
+        message.contains("invalid argument `heap_memory_max_mb`: invalid type: string \"big\""),
+        "{message}"
+    );
+}
+
 /// Over stdio too: `tools/call` without its params is -32602 with what is
 /// missing, not -32601 (method not found).
 #[tokio::test]

@@ -12,6 +12,7 @@
 //!   tool result with `isError: true` whose text is written for the model to act
 //!   on, never a JSON-RPC protocol error (those would hide the message from it).
 
+mod arguments;
 mod descriptions;
 mod error;
 mod paging;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rmcp::RoleServer;
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::handler::server::wrapper::Json;
 use rmcp::model::{
     CallToolRequestParams, CustomRequest, CustomResult, ErrorCode, ErrorData, Implementation,
     InitializeRequestParams, PaginatedRequestParams, ServerCapabilities, ServerConfig,
@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use super::arguments::Parameters;
 use super::descriptions;
 use super::{
     ExecutionIdParams, GetExecutionOutputParams, ListExecutionsParams, ListExecutionsResponse,

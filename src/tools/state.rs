@@ -10,7 +10,7 @@ mod page;
 mod params;
 mod responses;
 
-use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::handler::server::wrapper::Json;
 use rmcp::{tool, tool_router};
 
 pub use self::page::SnapshotPage;
@@ -22,6 +22,7 @@ pub use self::responses::{
     HeapTagsResponse, ListSessionSnapshotsResponse, ListSessionsResponse, QueryHeapsResponse,
     SessionSnapshot,
 };
+use super::arguments::Parameters;
 use super::{McpV8, ToolError, descriptions};
 use crate::sessions::{SessionError, SessionStore, validate_heap, validate_tags};
 use crate::tools::Paging;
