@@ -242,9 +242,9 @@ fn prepare_here(
     // Recoverable errors are still errors for us: V8 would reject the code.
     let mut program = parser
         .parse_program()
-        .map_err(|error| syntax_error(code, &file, &error))?;
+        .map_err(|error| refused_syntax(code, &file, &error))?;
     if let Some(error) = parser.take_errors().first() {
-        return Err(syntax_error(code, &file, error));
+        return Err(refused_syntax(code, &file, error));
     }
     let refused = refusal(&program, using_declarations);
     if let Some((span, message)) = refused {
@@ -294,6 +294,43 @@ fn prepare_here(
         code,
         source_map,
     })
+}
+
+/// [`syntax_error`], saying so when the code is JSX: swc's own words for it
+/// ("Expression expected" at the first `<div>`) do not suggest what is wrong.
+fn refused_syntax(
+    code: &str,
+    file: &Lrc<SourceFile>,
+    error: &swc_core::ecma::parser::error::Error,
+) -> SyntaxError {
+    let mut refused = syntax_error(code, file, error);
+    if parses_as_tsx(file) {
+        refused.message = format!(
+            "JSX is not supported (the code parses only as JSX/TSX): write elements as \
+             function calls or strings; the parser says: {}",
+            refused.message
+        );
+    }
+    refused
+}
+
+/// Whether `file` parses as TSX. Only asked of code that failed to parse as
+/// TypeScript, which then fails for JSX (TSX differs from TypeScript only in
+/// reading `<` as the start of an element).
+fn parses_as_tsx(file: &Lrc<SourceFile>) -> bool {
+    let syntax = Syntax::Typescript(TsSyntax {
+        tsx: true,
+        decorators: true,
+        ..Default::default()
+    });
+    let lexer = Lexer::new(
+        syntax,
+        EsVersion::latest(),
+        StringInput::from(&**file),
+        None,
+    );
+    let mut parser = Parser::new_from(lexer);
+    parser.parse_program().is_ok() && parser.take_errors().is_empty()
 }
 
 fn syntax_error(
@@ -752,6 +789,26 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    /// JSX is named in the error; other syntax errors are left as they were.
+    #[test]
+    fn jsx_is_named_as_what_is_not_supported() {
+        for code in [
+            "const el = <div className=\"a\">hi</div>;\nel",
+            "function App() { return <App />; }",
+        ] {
+            let error = prepare(code, "main.ts", true).expect_err("JSX");
+            let PrepareError::Syntax(error) = error else {
+                panic!("{error}");
+            };
+            assert!(
+                error.message.starts_with("JSX is not supported"),
+                "{code}: {error:?}"
+            );
+        }
+        let error = prepare("let x = ;", "main.ts", true).expect_err("not JSX");
+        assert!(!error.to_string().contains("JSX"), "{error}");
     }
 
     #[test]
