@@ -9,7 +9,7 @@
 
 mod completion;
 
-use swc_core::common::comments::SingleThreadedComments;
+use swc_core::common::comments::{Comments, SingleThreadedComments};
 use swc_core::common::source_map::DefaultSourceMapGenConfig;
 use swc_core::common::sync::Lrc;
 use swc_core::common::{
@@ -228,24 +228,8 @@ fn prepare_here(
         code.to_owned(),
     );
     let comments = SingleThreadedComments::default();
-    let syntax = Syntax::Typescript(TsSyntax {
-        decorators: true,
-        ..Default::default()
-    });
-    let lexer = Lexer::new(
-        syntax,
-        EsVersion::latest(),
-        StringInput::from(&*file),
-        Some(&comments),
-    );
-    let mut parser = Parser::new_from(lexer);
-    // Recoverable errors are still errors for us: V8 would reject the code.
-    let mut program = parser
-        .parse_program()
+    let mut program = parse(&file, Dialect::TypeScript, Some(&comments))
         .map_err(|error| refused_syntax(code, &file, &error))?;
-    if let Some(error) = parser.take_errors().first() {
-        return Err(refused_syntax(code, &file, error));
-    }
     let refused = refusal(&program, using_declarations);
     if let Some((span, message)) = refused {
         let (line, column) = line_and_column_at(code, &file, span.lo);
@@ -300,7 +284,7 @@ fn prepare_here(
 /// ("Expression expected" at the first `<div>`) do not suggest what is wrong.
 fn refused_syntax(
     code: &str,
-    file: &Lrc<SourceFile>,
+    file: &SourceFile,
     error: &swc_core::ecma::parser::error::Error,
 ) -> SyntaxError {
     let mut refused = syntax_error(code, file, error);
@@ -317,20 +301,41 @@ fn refused_syntax(
 /// Whether `file` parses as TSX. Only asked of code that failed to parse as
 /// TypeScript, which then fails for JSX (TSX differs from TypeScript only in
 /// reading `<` as the start of an element).
-fn parses_as_tsx(file: &Lrc<SourceFile>) -> bool {
+fn parses_as_tsx(file: &SourceFile) -> bool {
+    parse(file, Dialect::Tsx, None).is_ok()
+}
+
+/// What [`parse`] reads: TypeScript, or TypeScript with JSX elements.
+#[derive(Clone, Copy)]
+enum Dialect {
+    TypeScript,
+    Tsx,
+}
+
+/// Parses `file` as a script or a module, whichever it is. Recoverable
+/// errors are errors too: V8 would reject the code swc recovered from.
+fn parse(
+    file: &SourceFile,
+    dialect: Dialect,
+    comments: Option<&dyn Comments>,
+) -> Result<Program, swc_core::ecma::parser::error::Error> {
     let syntax = Syntax::Typescript(TsSyntax {
-        tsx: true,
+        tsx: matches!(dialect, Dialect::Tsx),
         decorators: true,
         ..Default::default()
     });
     let lexer = Lexer::new(
         syntax,
         EsVersion::latest(),
-        StringInput::from(&**file),
-        None,
+        StringInput::from(file),
+        comments,
     );
     let mut parser = Parser::new_from(lexer);
-    parser.parse_program().is_ok() && parser.take_errors().is_empty()
+    let program = parser.parse_program()?;
+    match parser.take_errors().into_iter().next() {
+        Some(error) => Err(error),
+        None => Ok(program),
+    }
 }
 
 fn syntax_error(
