@@ -408,6 +408,9 @@ pub struct TransportFlags {
     /// Seconds a client has to send a request's headers [transport.request_header_timeout_secs]
     #[arg(long, env = "MCP_V8_REQUEST_HEADER_TIMEOUT_SECS", value_name = "SECS")]
     pub request_header_timeout_secs: Option<u64>,
+    /// Seconds a request body may pause before it is abandoned [transport.request_body_timeout_secs]
+    #[arg(long, env = "MCP_V8_REQUEST_BODY_TIMEOUT_SECS", value_name = "SECS")]
+    pub request_body_timeout_secs: Option<u64>,
     /// Seconds between SSE keep-alive comments [transport.sse_keep_alive_secs]
     #[arg(long, env = "MCP_V8_SSE_KEEP_ALIVE_SECS", value_name = "SECS")]
     pub sse_keep_alive_secs: Option<u64>,
@@ -430,6 +433,10 @@ impl TransportFlags {
         set(
             &mut transport.request_header_timeout_secs,
             &self.request_header_timeout_secs,
+        );
+        set(
+            &mut transport.request_body_timeout_secs,
+            &self.request_body_timeout_secs,
         );
         set(
             &mut transport.sse_keep_alive_secs,

@@ -1,6 +1,7 @@
 //! What every HTTP route enforces: the Host/Origin allow-lists against DNS
-//! rebinding (403), the request body limit (413), and the time a client has
-//! to send its request's headers.
+//! rebinding (403; 400 without exactly one valid Host), the request body
+//! limit (413), and the time a client has to send its request's headers and
+//! may pause within its body.
 
 mod common;
 
@@ -83,6 +84,46 @@ async fn foreign_origin_and_host_are_forbidden() {
             .expect("GET a probe");
         assert_eq!(response.status(), StatusCode::OK, "{probe}");
     }
+}
+
+/// HTTP/1.1 requires exactly one valid `Host` (RFC 9112): a request without
+/// one, or with two, is malformed (400), not forbidden.
+#[tokio::test]
+async fn requests_without_exactly_one_host_are_malformed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = HttpServer::start(&["--stateless"]).await;
+    let answer = |request: &'static str| {
+        let addr = server.addr;
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            stream.write_all(request.as_bytes()).await.expect("write");
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await.expect("read");
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    };
+    let (without, twice, bad, one) = tokio::join!(
+        answer("GET /api/version HTTP/1.1\r\nConnection: close\r\n\r\n"),
+        answer(
+            "GET /api/version HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\n\
+             Connection: close\r\n\r\n"
+        ),
+        answer("GET /api/version HTTP/1.1\r\nHost: local host\r\nConnection: close\r\n\r\n"),
+        answer("GET /api/version HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+    );
+    for (answer, reason) in [
+        (&without, "no valid Host"),
+        (&twice, "more than one Host"),
+        (&bad, "no valid Host"),
+    ] {
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+        assert!(
+            answer.contains(r#""code":"invalid_request""#) && answer.contains(reason),
+            "{answer}"
+        );
+    }
+    assert!(one.starts_with("HTTP/1.1 200 OK"), "{one}");
 }
 
 #[tokio::test]
@@ -209,6 +250,42 @@ async fn slow_or_silent_connections_are_closed() {
     assert!(silent.is_empty() && partial.is_empty(), "{partial:?}");
     let whole = String::from_utf8_lossy(&whole);
     assert!(whole.starts_with("HTTP/1.1 200 OK"), "{whole}");
+}
+
+/// A request whose body stalls for `transport.request_body_timeout_secs` is
+/// refused and its connection closed, on the API and on `/mcp` alike (it was
+/// held, with its connection, for as long as the client kept it open).
+#[tokio::test]
+async fn stalled_request_bodies_are_abandoned() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = HttpServer::start(&["--stateless", "--request-body-timeout-secs", "1"]).await;
+    let stalled = |path: &'static str| {
+        let addr = server.addr;
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let request = format!(
+                "POST {path} HTTP/1.1\r\nHost: localhost\r\n\
+                 Accept: application/json, text/event-stream\r\n\
+                 Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"code\":"
+            );
+            stream.write_all(request.as_bytes()).await.expect("write");
+            let mut answer = Vec::new();
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                stream.read_to_end(&mut answer),
+            )
+            .await
+            .expect("the server answers and closes the connection")
+            .ok();
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    };
+    let (api, mcp) = tokio::join!(stalled("/api/exec"), stalled("/mcp"));
+    for answer in [&api, &mcp] {
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+        assert!(answer.contains("timeout"), "{answer}");
+    }
 }
 
 #[tokio::test]

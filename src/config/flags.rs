@@ -20,6 +20,10 @@ pub const FLAGS: &[(&str, &str)] = &[
         "transport.request_header_timeout_secs",
         "--request-header-timeout-secs",
     ),
+    (
+        "transport.request_body_timeout_secs",
+        "--request-body-timeout-secs",
+    ),
     ("transport.sse_keep_alive_secs", "--sse-keep-alive-secs"),
     ("transport.session_idle_secs", "--session-idle-secs"),
     ("transport.max_sessions", "--max-sessions"),

@@ -140,6 +140,17 @@ pub struct TransportConfig {
         max = *validate::REQUEST_HEADER_TIMEOUT_SECS.end()
     ))]
     pub request_header_timeout_secs: u64,
+    /// Seconds a request body may pause: a body from which no bytes arrive
+    /// for this long is abandoned, its request refused with 400 and its
+    /// connection closed (1..=3600). A client that sends headers and then
+    /// stalls would otherwise hold its connection forever. Counted between
+    /// reads, not over the whole body, so slow links can still upload large
+    /// code.
+    #[schemars(range(
+        min = *validate::REQUEST_BODY_TIMEOUT_SECS.start(),
+        max = *validate::REQUEST_BODY_TIMEOUT_SECS.end()
+    ))]
+    pub request_body_timeout_secs: u64,
     /// Seconds between keep-alive comments on open SSE streams, so proxies
     /// do not close idle connections (1..=3600).
     #[schemars(range(
@@ -177,6 +188,7 @@ impl Default for TransportConfig {
                 .collect(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_header_timeout_secs: 30,
+            request_body_timeout_secs: 30,
             sse_keep_alive_secs: 15,
             session_idle_secs: 3600,
             max_sessions: 1000,

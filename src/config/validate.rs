@@ -25,6 +25,8 @@ pub(super) const MAX_CODE_BYTES: u64 = 64 * 1024 * 1024;
 pub(super) const MIN_BODY_BYTES: u64 = 1024;
 /// A legitimate client sends its headers at once; an hour is far beyond any.
 pub(super) const REQUEST_HEADER_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
+/// A body that pauses longer than an hour is not coming.
+pub(super) const REQUEST_BODY_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
 /// Proxies commonly close connections idle for a minute, so a keep-alive
 /// period much longer than that defeats its purpose.
 pub(super) const SSE_KEEP_ALIVE_SECS: RangeInclusive<u64> = 1..=3600;
@@ -197,6 +199,12 @@ impl Config {
             "transport.request_header_timeout_secs",
             transport.request_header_timeout_secs,
             REQUEST_HEADER_TIMEOUT_SECS,
+            None,
+        )?;
+        in_range(
+            "transport.request_body_timeout_secs",
+            transport.request_body_timeout_secs,
+            REQUEST_BODY_TIMEOUT_SECS,
             None,
         )?;
         in_range(

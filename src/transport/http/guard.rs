@@ -61,19 +61,18 @@ impl Guard {
     }
 
     /// Whether a request with these headers may proceed; `Err` says why not.
-    fn check(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), &'static str> {
+    fn check(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), Refusal> {
         // Only the first of repeated headers would be checked below, while
         // whatever sits behind the server might read another.
-        for (name, reason) in [
-            (header::HOST, "the request has more than one Host header"),
-            (
-                header::ORIGIN,
+        if headers.get_all(header::HOST).iter().nth(1).is_some() {
+            return Err(Refusal::Malformed(
+                "the request has more than one Host header",
+            ));
+        }
+        if headers.get_all(header::ORIGIN).iter().nth(1).is_some() {
+            return Err(Refusal::Forbidden(
                 "the request has more than one Origin header",
-            ),
-        ] {
-            if headers.get_all(name).iter().nth(1).is_some() {
-                return Err(reason);
-            }
+            ));
         }
         if let Allowed::Only(patterns) = &self.hosts {
             // HTTP/2 carries the host in `:authority`, which hyper exposes as
@@ -85,10 +84,12 @@ impl Guard {
                     .and_then(|value| Authority::try_from(value).ok()),
                 None => uri.authority().cloned(),
             }
-            .ok_or("the request has no valid Host header")?;
+            .ok_or(Refusal::Malformed("the request has no valid Host header"))?;
             let (name, port) = (normalize_host(host.host()), host.port_u16());
             if !patterns.iter().any(|pattern| pattern.matches(&name, port)) {
-                return Err("the Host header is not in transport.allowed_hosts");
+                return Err(Refusal::Forbidden(
+                    "the Host header is not in transport.allowed_hosts",
+                ));
             }
         }
         if let (Allowed::Only(patterns), Some(origin)) =
@@ -98,31 +99,59 @@ impl Guard {
                 .to_str()
                 .ok()
                 .and_then(Origin::parse)
-                .ok_or("the Origin header is malformed")?;
+                .ok_or(Refusal::Forbidden("the Origin header is malformed"))?;
             if !patterns.iter().any(|pattern| pattern.matches(&origin)) {
-                return Err("the Origin header is not in transport.allowed_origins");
+                return Err(Refusal::Forbidden(
+                    "the Origin header is not in transport.allowed_origins",
+                ));
             }
         }
         Ok(())
     }
 }
 
-/// Middleware: 403 for a request from a name or origin that is not allowed.
+/// Why [`Guard::check`] refused a request.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    /// HTTP/1.1 requires exactly one valid `Host` (RFC 9112, section 3.2):
+    /// a request without one is malformed (400), whatever it asks for.
+    Malformed(&'static str),
+    /// A well-formed request from a name or origin not allowed (403). A
+    /// repeated or malformed `Origin` is refused so too: it is what a page
+    /// would send to get past the list.
+    Forbidden(&'static str),
+}
+
+impl Refusal {
+    fn reason(self) -> &'static str {
+        match self {
+            Self::Malformed(reason) | Self::Forbidden(reason) => reason,
+        }
+    }
+}
+
+/// Middleware: 403 for a request from a name or origin that is not allowed,
+/// 400 for one without a valid `Host`.
 pub async fn check_host_and_origin(
     State(guard): State<Arc<Guard>>,
     request: Request,
     next: Next,
 ) -> Response {
     if !EXEMPT_PATHS.contains(&request.uri().path())
-        && let Err(reason) = guard.check(request.uri(), request.headers())
+        && let Err(refusal) = guard.check(request.uri(), request.headers())
     {
+        let (status, code) = match refusal {
+            Refusal::Malformed(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Refusal::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+        };
+        let reason = refusal.reason();
         tracing::warn!(
             host = ?request.headers().get(header::HOST),
             origin = ?request.headers().get(header::ORIGIN),
             reason,
             "refused a request (possible DNS rebinding)"
         );
-        return rejection(StatusCode::FORBIDDEN, "forbidden", reason);
+        return rejection(status, code, reason);
     }
     next.run(request).await
 }
@@ -325,7 +354,9 @@ mod tests {
                 HeaderValue::from_str(origin).expect("header"),
             );
         }
-        guard.check(&Uri::from_static("/mcp"), &headers)
+        guard
+            .check(&Uri::from_static("/mcp"), &headers)
+            .map_err(Refusal::reason)
     }
 
     #[test]
@@ -351,7 +382,10 @@ mod tests {
         ] {
             assert!(check(&guard, Some(host), None).is_err(), "{host}");
         }
-        assert!(check(&guard, None, None).is_err(), "no Host at all");
+        assert_eq!(
+            check(&guard, None, None),
+            Err("the request has no valid Host header")
+        );
     }
 
     #[test]

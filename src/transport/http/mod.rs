@@ -14,6 +14,9 @@
 //! 4. The body limit, `transport.max_body_bytes` (413): axum's extractors
 //!    honour it through `DefaultBodyLimit`, and rmcp's `/mcp` service is
 //!    given the same number.
+//! 5. The body timeout, `transport.request_body_timeout_secs`: a body that
+//!    pauses longer fails to read (400), and hyper closes a connection
+//!    whose request body was not read to its end.
 
 mod auth;
 mod bounded_sessions;
@@ -35,6 +38,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use tokio_util::sync::CancellationToken;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 pub use error::HttpError;
 
@@ -73,6 +77,8 @@ pub struct HttpServer {
     max_body_bytes: usize,
     /// See `transport.request_header_timeout_secs`.
     header_timeout: Duration,
+    /// See `transport.request_body_timeout_secs`.
+    body_timeout: Duration,
     keep_alive: Duration,
     session_idle: Duration,
     max_sessions: usize,
@@ -114,6 +120,7 @@ impl HttpServer {
             auth: Auth::from_config(&config.auth, mode.endpoint())?.map(Arc::new),
             max_body_bytes: transport.max_body_bytes,
             header_timeout: Duration::from_secs(transport.request_header_timeout_secs),
+            body_timeout: Duration::from_secs(transport.request_body_timeout_secs),
             keep_alive: Duration::from_secs(transport.sse_keep_alive_secs),
             session_idle: Duration::from_secs(transport.session_idle_secs),
             max_sessions: transport.max_sessions,
@@ -164,6 +171,7 @@ impl HttpServer {
                 ));
         }
         app.layer(DefaultBodyLimit::max(self.max_body_bytes))
+            .layer(RequestBodyTimeoutLayer::new(self.body_timeout))
             .layer(cors::layer(Arc::clone(&self.guard)))
             .layer(middleware::from_fn_with_state(
                 Arc::clone(&self.guard),
