@@ -1015,7 +1015,8 @@ mod tests {
     const EVERY_FLAG: &str = "\
         --state-dir=/s --log-level=debug --http-port=1 --sse-port=2 --bind=0.0.0.0 \
         --allowed-hosts=h --allowed-origins=http://o --max-body-bytes=2048 --request-header-timeout-secs=9 \
-        --sse-keep-alive-secs=5 --session-idle-secs=60 --max-sessions=9 --auth-tokens=t --auth-tokens-file=/t --auth-jwks-url=u \
+        --request-body-timeout-secs=8 --sse-keep-alive-secs=5 --session-idle-secs=60 --max-sessions=9 \
+        --auth-tokens=t --auth-tokens-file=/t --auth-jwks-url=u \
         --auth-issuer=i --auth-audience=a --auth-authorization-servers=s --auth-resource=r \
         --heap-memory-max=9 --heap-memory-cap=99 --execution-timeout=5 \
         --max-concurrent-executions=3 --max-queued-executions=0 --max-output-bytes=2048 \
