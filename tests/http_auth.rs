@@ -157,6 +157,56 @@ async fn static_tokens_from_flags() {
     assert_eq!(body["error"]["code"], "invalid_request", "{body}");
 }
 
+/// `/openapi.json` declares the bearer scheme, and which operations are open
+/// to all: exactly those a server with authentication serves without a token.
+#[tokio::test]
+async fn the_openapi_document_says_which_routes_need_the_token() {
+    let server = HttpServer::start(&["--auth-tokens", "doc-token"]).await;
+    let client = reqwest::Client::new();
+    let document: Value = client
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .expect("GET /openapi.json")
+        .json()
+        .await
+        .expect("a JSON document");
+    let scheme = &document["components"]["securitySchemes"]["bearer"];
+    assert_eq!(scheme["type"], "http", "{scheme}");
+    assert_eq!(scheme["scheme"], "bearer", "{scheme}");
+    assert_eq!(
+        document["security"],
+        json!([{}, { "bearer": [] }]),
+        "a token is optional in general: auth is off by default"
+    );
+
+    let paths = document["paths"].as_object().expect("paths");
+    let mut open = Vec::new();
+    for (path, operations) in paths {
+        // Paths with parameters need real ids; the rest are enough to tell.
+        let Some(operation) = operations.get("get").filter(|_| !path.contains('{')) else {
+            continue;
+        };
+        let public = operation["security"] == json!([{}]);
+        let status = client
+            .get(server.url(path))
+            .send()
+            .await
+            .expect("GET")
+            .status();
+        assert_eq!(
+            status == StatusCode::UNAUTHORIZED,
+            !public,
+            "{path}: {status}, while the document says public = {public}"
+        );
+        if public {
+            open.push(path.as_str());
+        }
+    }
+    open.sort_unstable();
+    assert_eq!(open, ["/healthz", "/openapi.json", "/readyz"]);
+}
+
 #[tokio::test]
 async fn static_tokens_from_a_file_and_the_environment() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -20,6 +20,7 @@ const READINESS_TIMEOUT: Duration = Duration::from_secs(5);
     get,
     path = "/healthz",
     tag = "meta",
+    security(()),
     responses((status = 200, description = "Always `{\"status\":\"ok\"}`.", body = Health)),
 )]
 pub async fn healthz() -> Json<Health> {
@@ -32,6 +33,7 @@ pub async fn healthz() -> Json<Health> {
     get,
     path = "/readyz",
     tag = "meta",
+    security(()),
     responses(
         (status = 200, description = "Ready: `{\"status\":\"ok\"}`.", body = Health),
         (status = 503, description = "Not ready (`not_ready`) or draining (`shutting_down`); the message says why.", body = ErrorBody),
@@ -74,6 +76,7 @@ pub async fn version() -> Json<Version> {
     get,
     path = "/openapi.json",
     tag = "meta",
+    security(()),
     responses((status = 200, description = "The OpenAPI document.", content_type = "application/json")),
 )]
 pub async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {

@@ -134,9 +134,43 @@ impl std::fmt::Debug for ApiState {
         (name = "executions", description = "Run code and follow executions."),
         (name = "state", description = "Sessions and heap tags (a stateful server only)."),
         (name = "meta", description = "Health, readiness, version and this document."),
-    )
+    ),
+    modifiers(&BearerAuth),
 )]
 struct ApiDoc;
+
+/// The document's authentication: a bearer token, needed only when the
+/// server has `[auth]` configured (the document is the same either way), so
+/// every operation may be called with or without one. The routes open to
+/// all (`/healthz`, `/readyz`, this document) say so with `security(())`.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, document: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "Needed only when the server has `[auth]` configured: one of its static \
+                 tokens, or a JWT its JWKS verifies. Without it such a server answers 401 \
+                 `unauthorized` with `WWW-Authenticate`.",
+            ))
+            .build();
+        document
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(BEARER_SCHEME, SecurityScheme::Http(scheme));
+        document.security = Some(vec![
+            SecurityRequirement::default(),
+            SecurityRequirement::new(BEARER_SCHEME, Vec::<String>::new()),
+        ]);
+    }
+}
+
+/// The name of [`BearerAuth`]'s scheme in the document.
+const BEARER_SCHEME: &str = "bearer";
 
 /// Every route, each registered together with its OpenAPI operation.
 fn routes() -> OpenApiRouter<ApiState> {
