@@ -373,6 +373,25 @@ async fn queue_microtask_runs_callbacks_in_order() {
     );
 }
 
+/// `await (p)`, `await [p]` and `await ({then})` are top-level awaits, as
+/// everywhere else code is a module; they ran as a call of (or an index into)
+/// a variable named `await`, failing with "await is not defined".
+#[tokio::test]
+async fn top_level_await_of_a_parenthesized_or_bracketed_expression() {
+    let server = Server::start().await;
+    let cases = [
+        ("await (Promise.resolve(5))", "5"),
+        ("const v = await ({then(resolve) { resolve(6) }}); v", "6"),
+        ("(await [Promise.resolve(7)])[0] instanceof Promise", "true"),
+        ("await (1) + 1", "2"),
+        // Code that names a variable `await` is a script, and keeps its meaning.
+        ("var await = (x) => x * 2; await (4)", "8"),
+    ];
+    for (code, expected) in cases {
+        assert_eq!(server.eval(code).await, expected, "result of {code:?}");
+    }
+}
+
 #[tokio::test]
 async fn top_level_await_on_a_timer() {
     let server = Server::start().await;

@@ -227,9 +227,23 @@ fn prepare_here(
         Lrc::new(FileName::Custom(file_name.to_owned())),
         code.to_owned(),
     );
-    let comments = SingleThreadedComments::default();
-    let mut program = parse(&file, Dialect::TypeScript, Some(&comments))
+    let mut comments = SingleThreadedComments::default();
+    let mut program = parse(&file, Goal::ScriptOrModule, Some(&comments))
         .map_err(|error| refused_syntax(code, &file, &error))?;
+    if let Program::Script(script) = &program
+        && code.contains("await")
+        && names_await(script)
+    {
+        // A script may name a variable `await`, so `await (p)` and `await [p]`
+        // parse as a script calling it or indexing it: the code runs and
+        // fails with "await is not defined". Nobody means that; they mean
+        // top-level await, and get it when the code also parses as a module.
+        let module_comments = SingleThreadedComments::default();
+        if let Ok(module) = parse(&file, Goal::Module, Some(&module_comments)) {
+            program = module;
+            comments = module_comments;
+        }
+    }
     let refused = refusal(&program, using_declarations);
     if let Some((span, message)) = refused {
         let (line, column) = line_and_column_at(code, &file, span.lo);
@@ -302,25 +316,30 @@ fn refused_syntax(
 /// TypeScript, which then fails for JSX (TSX differs from TypeScript only in
 /// reading `<` as the start of an element).
 fn parses_as_tsx(file: &SourceFile) -> bool {
-    parse(file, Dialect::Tsx, None).is_ok()
+    parse(file, Goal::Tsx, None).is_ok()
 }
 
-/// What [`parse`] reads: TypeScript, or TypeScript with JSX elements.
-#[derive(Clone, Copy)]
-enum Dialect {
-    TypeScript,
+/// What [`parse`] reads the code as.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    /// TypeScript, as a script or as a module, whichever it is (a module
+    /// when only a module's grammar accepts it).
+    ScriptOrModule,
+    /// TypeScript as a module: `await` is a keyword everywhere.
+    Module,
+    /// TypeScript with JSX elements, as a script or a module.
     Tsx,
 }
 
-/// Parses `file` as a script or a module, whichever it is. Recoverable
-/// errors are errors too: V8 would reject the code swc recovered from.
+/// Parses `file` as `goal` says. Recoverable errors are errors too: V8 would
+/// reject the code swc recovered from.
 fn parse(
     file: &SourceFile,
-    dialect: Dialect,
+    goal: Goal,
     comments: Option<&dyn Comments>,
 ) -> Result<Program, swc_core::ecma::parser::error::Error> {
     let syntax = Syntax::Typescript(TsSyntax {
-        tsx: matches!(dialect, Dialect::Tsx),
+        tsx: goal == Goal::Tsx,
         decorators: true,
         ..Default::default()
     });
@@ -331,11 +350,28 @@ fn parse(
         comments,
     );
     let mut parser = Parser::new_from(lexer);
-    let program = parser.parse_program()?;
+    let program = match goal {
+        Goal::Module => parser.parse_module().map(Program::Module)?,
+        Goal::ScriptOrModule | Goal::Tsx => parser.parse_program()?,
+    };
     match parser.take_errors().into_iter().next() {
         Some(error) => Err(error),
         None => Ok(program),
     }
+}
+
+/// Whether `script` uses `await` as an identifier (`await (p)` is then a
+/// call of a function named `await`).
+fn names_await(script: &Script) -> bool {
+    struct FindsAwait(bool);
+    impl Visit for FindsAwait {
+        fn visit_ident(&mut self, ident: &Ident) {
+            self.0 |= &*ident.sym == "await";
+        }
+    }
+    let mut finder = FindsAwait(false);
+    script.visit_with(&mut finder);
+    finder.0
 }
 
 fn syntax_error(
@@ -644,6 +680,21 @@ mod tests {
             source.code
         );
         assert!(source.code.contains(&format!("return {RESULT_EXPORT}")));
+    }
+
+    #[test]
+    fn await_of_a_parenthesized_expression_is_a_top_level_await() {
+        for code in ["await (Promise.resolve(2))", "await [1]", "f(await (2))"] {
+            let source = prepared(code);
+            assert_eq!(source.kind, SourceKind::Script);
+            assert!(source.code.contains("async function"), "{}", source.code);
+        }
+        let declares = prepared("var await = (x) => x; await (2);");
+        assert!(
+            !declares.code.contains("async function"),
+            "{}",
+            declares.code
+        );
     }
 
     #[test]
