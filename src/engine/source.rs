@@ -23,6 +23,7 @@ use swc_core::ecma::ast::{
     TsType, UsingDecl, VarDecl, VarDeclKind, VarDeclarator,
 };
 use swc_core::ecma::codegen::{Emitter, text_writer::JsWriter};
+use swc_core::ecma::parser::error::SyntaxError as SwcSyntaxError;
 use swc_core::ecma::parser::{Parser, StringInput, Syntax, TsSyntax, lexer::Lexer};
 use swc_core::ecma::transforms::base::{fixer::fixer, resolver};
 use swc_core::ecma::transforms::typescript::{Config as StripConfig, typescript};
@@ -294,15 +295,22 @@ fn prepare_here(
     })
 }
 
-/// [`syntax_error`], saying so when the code is JSX: swc's own words for it
-/// ("Expression expected" at the first `<div>`) do not suggest what is wrong.
+/// [`syntax_error`], saying what to do instead where swc's own words do not
+/// suggest it: for JSX ("Expression expected" at the first `<div>`), and for
+/// a `return` outside functions, which code written as a function body has.
 fn refused_syntax(
     code: &str,
     file: &SourceFile,
     error: &swc_core::ecma::parser::error::Error,
 ) -> SyntaxError {
     let mut refused = syntax_error(code, file, error);
-    if parses_as_tsx(file) {
+    if matches!(error.kind(), SwcSyntaxError::ReturnNotAllowed) {
+        refused.message = format!(
+            "{}: the code is not a function body; its result is the value of its last \
+             expression statement, so end it with the value (`x;`, not `return x;`)",
+            refused.message
+        );
+    } else if parses_as_tsx(file) {
         refused.message = format!(
             "JSX is not supported (the code parses only as JSX/TSX): write elements as \
              function calls or strings; the parser says: {}",
@@ -865,6 +873,23 @@ mod tests {
         }
         let error = prepare("let x = ;", "main.ts", true).expect_err("not JSX");
         assert!(!error.to_string().contains("JSX"), "{error}");
+    }
+
+    #[test]
+    fn a_return_outside_functions_says_how_to_give_the_result() {
+        for code in ["return 5", "const x = 1;\nif (x) { return x; }\nx"] {
+            let error = prepare(code, "main.ts", true).expect_err("a top-level return");
+            let PrepareError::Syntax(error) = error else {
+                panic!("{error}");
+            };
+            assert!(
+                error
+                    .message
+                    .starts_with("Return statement is not allowed here: ")
+                    && error.message.contains("not `return x;`"),
+                "{code}: {error:?}"
+            );
+        }
     }
 
     #[test]
