@@ -50,7 +50,8 @@ execution_id while the code runs in the background (or waits up to wait_ms for i
 `code` may be a plain script or an ES module: top-level `await` and `export` are allowed; \
 `import` of other modules is not supported yet. TypeScript (type annotations, interfaces, enums) is accepted. The result is the code's \
 completion value as eval gives it (the value of the last expression statement run, also inside \
-if/else, loops, switch and try), awaited if it is a Promise, as text: strings as they are \
+if/else, loops, switch and try; end the code with the value, as `return` is only for functions), \
+awaited if it is a Promise, as text: strings as they are \
 ('hello' gives hello), objects and arrays as JSON ({a:1} gives {\"a\":1}), other values as \
 JavaScript writes them (undefined, null, 42, 10n). The execution finishes once that value is \
 settled and no timers or other pending work remain. A thrown error, a rejected promise or a \
