@@ -25,6 +25,25 @@ async fn initialize_with(
     request.send().await.expect("POST /mcp").status()
 }
 
+/// Sends `request` as raw bytes on a new connection and returns everything
+/// the server sends back until it closes the connection, which it must do
+/// within 10 s.
+async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server closes the connection")
+    .ok();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 #[tokio::test]
 async fn foreign_origin_and_host_are_forbidden() {
     let server = HttpServer::start(&[]).await;
@@ -90,19 +109,8 @@ async fn foreign_origin_and_host_are_forbidden() {
 /// one, or with two, is malformed (400), not forbidden.
 #[tokio::test]
 async fn requests_without_exactly_one_host_are_malformed() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     let server = HttpServer::start(&["--stateless"]).await;
-    let answer = |request: &'static str| {
-        let addr = server.addr;
-        async move {
-            let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            stream.write_all(request.as_bytes()).await.expect("write");
-            let mut answer = Vec::new();
-            stream.read_to_end(&mut answer).await.expect("read");
-            String::from_utf8_lossy(&answer).into_owned()
-        }
-    };
+    let answer = |request: &'static str| raw_exchange(server.addr, request.as_bytes());
     let (without, twice, bad, one) = tokio::join!(
         answer("GET /api/version HTTP/1.1\r\nConnection: close\r\n\r\n"),
         answer(
@@ -223,32 +231,14 @@ async fn oversized_bodies_get_413_on_streamable_http() {
 /// sends its request at once is served on the same terms.
 #[tokio::test]
 async fn slow_or_silent_connections_are_closed() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     let server = HttpServer::start(&["--stateless", "--request-header-timeout-secs", "1"]).await;
-    let closed_within = |partial: &'static [u8]| {
-        let addr = server.addr;
-        async move {
-            let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            stream.write_all(partial).await.expect("write");
-            let mut answer = Vec::new();
-            tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                stream.read_to_end(&mut answer),
-            )
-            .await
-            .expect("the server closes the connection")
-            .ok();
-            answer
-        }
-    };
+    let closed_within = |partial: &'static [u8]| raw_exchange(server.addr, partial);
     let (silent, partial, whole) = tokio::join!(
         closed_within(b""),
         closed_within(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n"),
         closed_within(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
     );
     assert!(silent.is_empty() && partial.is_empty(), "{partial:?}");
-    let whole = String::from_utf8_lossy(&whole);
     assert!(whole.starts_with("HTTP/1.1 200 OK"), "{whole}");
 }
 
@@ -257,29 +247,15 @@ async fn slow_or_silent_connections_are_closed() {
 /// held, with its connection, for as long as the client kept it open).
 #[tokio::test]
 async fn stalled_request_bodies_are_abandoned() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     let server = HttpServer::start(&["--stateless", "--request-body-timeout-secs", "1"]).await;
     let stalled = |path: &'static str| {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\n\
+             Accept: application/json, text/event-stream\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"code\":"
+        );
         let addr = server.addr;
-        async move {
-            let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            let request = format!(
-                "POST {path} HTTP/1.1\r\nHost: localhost\r\n\
-                 Accept: application/json, text/event-stream\r\n\
-                 Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"code\":"
-            );
-            stream.write_all(request.as_bytes()).await.expect("write");
-            let mut answer = Vec::new();
-            tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                stream.read_to_end(&mut answer),
-            )
-            .await
-            .expect("the server answers and closes the connection")
-            .ok();
-            String::from_utf8_lossy(&answer).into_owned()
-        }
+        async move { raw_exchange(addr, request.as_bytes()).await }
     };
     let (api, mcp) = tokio::join!(stalled("/api/exec"), stalled("/mcp"));
     for answer in [&api, &mcp] {
