@@ -20,7 +20,8 @@ use crate::executor::ExecutionStatus;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewSessionEntry {
     pub execution_id: String,
-    /// The heap snapshot the execution started from (64 lowercase hex), if any.
+    /// The heap snapshot the execution started (or, cancelled before its
+    /// turn, was to start) from (64 lowercase hex), if any.
     pub input_heap: Option<String>,
     /// The heap snapshot the execution left behind, if one was saved; the
     /// session's next run without `heap` resumes from the latest of these.

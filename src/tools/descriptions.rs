@@ -80,8 +80,8 @@ server restart. Use list_session_snapshots for a session's executions and heaps.
 
 pub const LIST_SESSION_SNAPSHOTS: &str = "\
 List the executions logged in a session, oldest first. Each entry has its `index` in the session \
-(0-based, without gaps), execution_id, final status, `input_heap` (the heap snapshot it started \
-from; null for a fresh start), `output_heap` (the heap snapshot it left; null if none was saved), \
+(0-based, without gaps), execution_id, final status, `input_heap` (the heap snapshot it started, \
+or was to start, from; null for a fresh start), `output_heap` (the heap snapshot it left; null if none was saved), \
 its `code`, and `timestamp` (when it finished, RFC 3339, UTC). Pass an output_heap as run_js \
 `heap` to continue from that point, or run with the `session` alone to continue from the latest.
 

@@ -62,7 +62,7 @@ impl From<ExecRequest> for RunRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ExecResponse {
     pub execution_id: String,
-    /// How the code ended: `completed`, `failed`, `timed_out` or `cancelled`. `queued` or `running` only if the server could not finish it within the execution's timeout plus a margin; follow it with `GET /api/executions/{id}`.
+    /// How the code ended: `completed`, `failed`, `timed_out` or `cancelled` (the route waits until it has ended).
     pub status: Status,
     /// The encoded completion value of the code (the value of the last expression statement run) (completed executions), else null.
     #[schema(required = true)]
