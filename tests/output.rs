@@ -208,6 +208,35 @@ async fn byte_pages_reassemble_the_output_with_consistent_positions() {
     assert_eq!(text, expected);
 }
 
+/// A log larger than those read in place (256 KiB), which is read on the
+/// blocking pool, pages the same way.
+#[tokio::test]
+async fn a_large_log_pages_like_a_small_one() {
+    let server = Server::start().await;
+    let record = server
+        .run_and_wait("for (let i = 0; i < 400; i++) console.log(String(i).padStart(1000, '.'))")
+        .await;
+    assert_eq!(record["status"], "completed", "{record}");
+    let id = common::execution_id(&record);
+    let expected: String = (0..400).map(|i| format!("{i:.>1000}\n")).collect();
+    assert!(expected.len() > 256 * 1024);
+
+    let mut text = String::new();
+    for page_number in 0..4 {
+        let page = server
+            .output_page(
+                &id,
+                json!({ "line_offset": page_number * 100, "line_limit": 100 }),
+            )
+            .await;
+        assert_eq!(number(&page, "total_lines"), 400, "{page}");
+        assert_eq!(number(&page, "total_bytes"), expected.len() as u64);
+        assert_eq!(page["has_more"], page_number < 3, "{page}");
+        text.push_str(data(&page));
+    }
+    assert_eq!(text, expected);
+}
+
 #[tokio::test]
 async fn mixing_line_and_byte_parameters_is_a_tool_error() {
     let server = Server::start().await;

@@ -79,6 +79,13 @@ impl OutputStore {
         Ok(selection.page(execution_id, &data, status))
     }
 
+    /// The size of an execution's log in bytes; 0 when there is none.
+    pub fn log_len(&self, execution_id: &str) -> u64 {
+        self.log_path(execution_id)
+            .and_then(|path| fs::metadata(path).ok())
+            .map_or(0, |metadata| metadata.len())
+    }
+
     /// Deletes an execution's log; a log that does not exist is already gone.
     pub fn remove(&self, execution_id: &str) {
         let Some(path) = self.log_path(execution_id) else {

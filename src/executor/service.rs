@@ -30,6 +30,11 @@ use crate::engine::{EngineMode, Job, Outcome};
 use crate::sessions::{self, NewSessionEntry, SessionStore};
 use crate::storage::{HeapKey, HeapStore, StorageError};
 
+/// Output logs up to this size are read on the async thread that asks for a
+/// page (a read of this size takes microseconds); larger ones on the
+/// blocking pool. See [`Executor::output`].
+const READ_IN_PLACE_BYTES: u64 = 256 * 1024;
+
 /// Per-call heap limits below this cannot even hold the runtime's own heap.
 pub const MIN_HEAP_MB: u32 = 4;
 /// How long after its deadline a worker that has not stopped is killed.
@@ -297,15 +302,30 @@ impl Executor {
         Ok(record)
     }
 
-    pub fn output(
+    /// A page of the execution's console output. A page is cut from the whole
+    /// log (its line count is part of every page), and a log may hold up to
+    /// `max_output_bytes`: a log past [`READ_IN_PLACE_BYTES`] is read on the
+    /// blocking pool, so that paging through a large one cannot stall the
+    /// runtime's threads. Smaller ones, nearly all, are read in place.
+    pub async fn output(
         &self,
         execution_id: &str,
         query: &OutputQuery,
     ) -> Result<OutputPage, ExecutorError> {
         let record = self.get(execution_id)?;
-        self.inner
-            .outputs
-            .read_page(execution_id, record.status, query)
+        let outputs = &self.inner.outputs;
+        if outputs.log_len(execution_id) <= READ_IN_PLACE_BYTES {
+            return outputs.read_page(execution_id, record.status, query);
+        }
+        let inner = Arc::clone(&self.inner);
+        let (execution_id, query) = (execution_id.to_owned(), query.clone());
+        tokio::task::spawn_blocking(move || {
+            inner
+                .outputs
+                .read_page(&execution_id, record.status, &query)
+        })
+        .await
+        .map_err(|error| ExecutorError::Storage(std::io::Error::other(error)))?
     }
 
     /// Cancels a queued or running execution on request and returns its

@@ -180,7 +180,8 @@ impl McpV8 {
     ) -> Result<Json<OutputPage>, ToolError> {
         let page = self
             .executor
-            .output(&params.execution_id, &params.query())?;
+            .output(&params.execution_id, &params.query())
+            .await?;
         Ok(Json(page))
     }
 

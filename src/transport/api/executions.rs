@@ -70,6 +70,7 @@ pub async fn exec(
     let record = record.map_err(|error| ApiError::after_submit(&execution_id, error))?;
     let output = executor
         .output(&execution_id, &EXEC_OUTPUT)
+        .await
         .map_err(|error| ApiError::after_submit(&execution_id, error))?;
     Ok(Json(ExecResponse::new(record, output)))
 }
@@ -173,7 +174,9 @@ pub async fn execution_output(
     ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<OutputParams>,
 ) -> Result<Json<Page>, ApiError> {
-    Ok(Json(state.executor.output(&id, &params.into())?.into()))
+    Ok(Json(
+        state.executor.output(&id, &params.into()).await?.into(),
+    ))
 }
 
 /// Cancels a queued or running execution and answers its final record; a
