@@ -479,7 +479,10 @@ impl Inner {
 
     /// Takes one place among the executions in flight, or answers busy.
     fn reserve_slot(&self) -> Result<(), ExecutorError> {
-        let capacity = self.config.max_concurrent + self.config.max_queued;
+        let capacity = self
+            .config
+            .max_concurrent
+            .saturating_add(self.config.max_queued);
         self.in_flight
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 (n < capacity).then_some(n + 1)
