@@ -54,8 +54,13 @@ pub struct Retention {
 
 /// The durable set of execution records, safe to share between threads.
 ///
-/// Every method takes the internal lock for a few small syscalls at most, so it
-/// may be called from async code without `spawn_blocking`.
+/// Every method takes the internal lock for a few syscalls, so it is called
+/// from async code without `spawn_blocking`. Two exceptions hold the lock
+/// longer, on the caller's thread: appending a record with a large result
+/// (up to 16 MiB, more once JSON escapes it), and the compaction such
+/// appends eventually trigger, which rewrites and fsyncs the whole journal.
+/// Moving compaction off the lock (write a new generation while appends go
+/// on) is the known next step should large results become common.
 pub struct RecordStore {
     inner: Mutex<Inner>,
 }
