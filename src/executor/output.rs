@@ -86,6 +86,16 @@ impl OutputStore {
             .map_or(0, |metadata| metadata.len())
     }
 
+    /// [`read_page`](Self::read_page) of a log known to be empty or missing.
+    pub fn empty_page(
+        &self,
+        execution_id: &str,
+        status: ExecutionStatus,
+        query: &OutputQuery,
+    ) -> Result<OutputPage, ExecutorError> {
+        Ok(Selection::from_query(query)?.page(execution_id, &[], status))
+    }
+
     /// Deletes an execution's log; a log that does not exist is already gone.
     pub fn remove(&self, execution_id: &str) {
         let Some(path) = self.log_path(execution_id) else {
@@ -702,6 +712,26 @@ mod tests {
             .unwrap();
         assert_eq!((p.data.as_str(), p.total_lines, p.has_more), ("", 0, false));
         assert!(!dir.path().join("quiet.log").exists());
+        assert_eq!(store.log_len("quiet"), 0);
+        for query in [
+            OutputQuery::default(),
+            OutputQuery {
+                byte_offset: Some(10),
+                ..OutputQuery::default()
+            },
+        ] {
+            assert_eq!(
+                store.empty_page("quiet", STATUS, &query).unwrap(),
+                store.read_page("quiet", STATUS, &query).unwrap(),
+                "{query:?}"
+            );
+        }
+        let mixed = OutputQuery {
+            line_offset: Some(1),
+            byte_limit: Some(1),
+            ..OutputQuery::default()
+        };
+        assert!(store.empty_page("quiet", STATUS, &mixed).is_err());
 
         store.writer("gone", 100).append_line("x").unwrap();
         store.remove("gone");

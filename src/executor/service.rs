@@ -314,8 +314,13 @@ impl Executor {
     ) -> Result<OutputPage, ExecutorError> {
         let record = self.get(execution_id)?;
         let outputs = &self.inner.outputs;
-        if outputs.log_len(execution_id) <= READ_IN_PLACE_BYTES {
-            return outputs.read_page(execution_id, record.status, query);
+        match outputs.log_len(execution_id) {
+            // Most executions print nothing: no log to open.
+            0 => return outputs.empty_page(execution_id, record.status, query),
+            len if len <= READ_IN_PLACE_BYTES => {
+                return outputs.read_page(execution_id, record.status, query);
+            }
+            _ => {}
         }
         let inner = Arc::clone(&self.inner);
         let (execution_id, query) = (execution_id.to_owned(), query.clone());
