@@ -604,6 +604,30 @@ async fn sessions_and_heap_tags_are_served_under_api() {
     api.post_json("/api/heaps/query", json!({ "tags": {}, "limit": 0 }))
         .await
         .error(StatusCode::BAD_REQUEST, "invalid_argument");
+    // offset and limit page the GET too (they were read as tags, and
+    // `?limit=1` found nothing).
+    let limited = api.get("/api/heaps?a=1&limit=1").await;
+    assert_eq!(limited.ok()["heaps"], found.body["heaps"]);
+    let past = api.get("/api/heaps?offset=5").await;
+    assert_eq!(
+        (past.ok()["heaps"].clone(), past.body["total"].clone()),
+        (json!([]), json!(1))
+    );
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=abc", "limit"),
+        ("offset=-1", "offset"),
+        ("limit=1&limit=2", "limit"),
+    ] {
+        let message = api
+            .get(&format!("/api/heaps?{query}"))
+            .await
+            .error(StatusCode::BAD_REQUEST, "invalid_argument");
+        assert!(
+            message.contains(&format!("`{field}`")),
+            "{query}: {message}"
+        );
+    }
     let none = api.get("/api/heaps?a=2").await;
     assert_eq!(none.ok()["heaps"], json!([]));
     api.get("/api/heaps?a=1&a=2")

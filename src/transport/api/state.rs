@@ -66,16 +66,22 @@ pub async fn session_entries(
 
 /// Heaps whose tags include every query parameter as a key/value pair
 /// (`GET /api/heaps?project=demo`); without parameters, every tagged heap.
-/// The first page of matches; `POST /api/heaps/query` pages on.
+/// `offset` and `limit` page as everywhere else (they were read as tags, so
+/// `?limit=10` silently found nothing); tags with those keys are queried
+/// with `POST /api/heaps/query`.
 #[utoipa::path(
     get,
     path = "/api/heaps",
     tag = "state",
-    params(("tags" = Option<BTreeMap<String, String>>, Query, style = Form, explode,
-        description = "Tag pairs a heap must all carry, one query parameter each (exact, case-sensitive).")),
+    params(
+        ("offset" = Option<u64>, Query, description = "0-based index of the first heap to return (default 0)."),
+        ("limit" = Option<u64>, Query, description = "Heaps per page: 1 to 10000 (default 1000)."),
+        ("tags" = Option<BTreeMap<String, String>>, Query, style = Form, explode,
+            description = "Tag pairs a heap must all carry, one query parameter each (exact, case-sensitive); every parameter but offset and limit."),
+    ),
     responses(
-        (status = 200, description = "The first page of matching heaps (at most 1000), ordered by heap.", body = QueryHeapsResponse),
-        (status = 400, description = "A tag key given twice, or an invalid tag.", body = ErrorBody),
+        (status = 200, description = "A page of matching heaps, ordered by heap.", body = QueryHeapsResponse),
+        (status = 400, description = "A tag key given twice, an invalid tag, or an offset or limit that is not a number in range.", body = ErrorBody),
         (status = 404, description = "The server is stateless.", body = ErrorBody),
         (status = 500, description = "The session database failed.", body = ErrorBody),
     ),
@@ -85,16 +91,36 @@ pub async fn query_heaps(
     ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
 ) -> Result<Json<QueryHeapsResponse>, ApiError> {
     let mut tags = BTreeMap::new();
+    let (mut offset, mut limit) = (None, None);
     for (key, value) in pairs {
-        if tags.contains_key(&key) {
-            return Err(ApiError::new(
+        let twice = |field: &str| {
+            ApiError::new(
                 ErrorCode::InvalidArgument,
-                format!("invalid argument `tags`: the key {key:?} is given twice"),
-            ));
+                format!("invalid argument `{field}`: the key {key:?} is given twice"),
+            )
+        };
+        let paging = match key.as_str() {
+            "offset" => &mut offset,
+            "limit" => &mut limit,
+            _ => {
+                if tags.contains_key(&key) {
+                    return Err(twice("tags"));
+                }
+                tags.insert(key, value);
+                continue;
+            }
+        };
+        if paging.is_some() {
+            return Err(twice(&key));
         }
-        tags.insert(key, value);
+        *paging = Some(value.parse::<u64>().map_err(|_| {
+            ApiError::new(
+                ErrorCode::InvalidArgument,
+                format!("invalid argument `{key}`: {value:?} is not a whole number"),
+            )
+        })?);
     }
-    query_page(&state, tags, None, None).await
+    query_page(&state, tags, offset, limit).await
 }
 
 /// Heaps whose tags include every pair in `tags`, a page at a time, like
