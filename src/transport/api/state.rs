@@ -66,9 +66,8 @@ pub async fn session_entries(
 
 /// Heaps whose tags include every query parameter as a key/value pair
 /// (`GET /api/heaps?project=demo`); without parameters, every tagged heap.
-/// `offset` and `limit` page as everywhere else (they were read as tags, so
-/// `?limit=10` silently found nothing); tags with those keys are queried
-/// with `POST /api/heaps/query`.
+/// `offset` and `limit` page, as in every list, so they cannot be tag keys
+/// here; tags with those keys are queried with `POST /api/heaps/query`.
 #[utoipa::path(
     get,
     path = "/api/heaps",

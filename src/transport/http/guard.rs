@@ -123,9 +123,11 @@ enum Refusal {
 }
 
 impl Refusal {
-    fn reason(self) -> &'static str {
+    /// The answer's status and error code, and the reason it gives.
+    fn answer(self) -> (StatusCode, &'static str, &'static str) {
         match self {
-            Self::Malformed(reason) | Self::Forbidden(reason) => reason,
+            Self::Malformed(reason) => (StatusCode::BAD_REQUEST, "invalid_request", reason),
+            Self::Forbidden(reason) => (StatusCode::FORBIDDEN, "forbidden", reason),
         }
     }
 }
@@ -140,11 +142,7 @@ pub async fn check_host_and_origin(
     if !EXEMPT_PATHS.contains(&request.uri().path())
         && let Err(refusal) = guard.check(request.uri(), request.headers())
     {
-        let (status, code) = match refusal {
-            Refusal::Malformed(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            Refusal::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-        };
-        let reason = refusal.reason();
+        let (status, code, reason) = refusal.answer();
         tracing::warn!(
             host = ?request.headers().get(header::HOST),
             origin = ?request.headers().get(header::ORIGIN),
@@ -356,7 +354,7 @@ mod tests {
         }
         guard
             .check(&Uri::from_static("/mcp"), &headers)
-            .map_err(Refusal::reason)
+            .map_err(|refusal| refusal.answer().2)
     }
 
     #[test]
