@@ -118,6 +118,10 @@ else
   run_floor "$WORK/floor-stateful.json" bare-stateful --threads 2
   log "stateful floor: $(cat "$WORK/floor-stateful.json")"
   wait_quiet
+  log "stateful floor with the engine's process settings (a reference), 2 processes, ${FLOOR_SECONDS} s"
+  run_floor "$WORK/floor-stateful-tuned.json" bare-stateful --threads 2 --tuned
+  log "stateful floor, tuned: $(cat "$WORK/floor-stateful-tuned.json")"
+  wait_quiet
   log "floor: mcp-v8's engine in process, 2 processes, ${FLOOR_SECONDS} s"
   run_floor "$WORK/engine.json" engine --threads 2
   log "engine: $(cat "$WORK/engine.json")"
@@ -237,6 +241,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.0f %%", 100 * a /
   echo "| bare, 1 thread, plus one idle isolate kept alive (\`bench/floor --threads 1 --keeper\`) | $(floor_cells "$WORK/floor-1-keeper.json") |"
   echo "| **stateful floor**: bare deno_core, \`JsRuntimeForSnapshot\` from the same snapshot, \`1 + 1\`, \`snapshot()\`, one process per core (\`bench/floor bare-stateful\`), before the load runs | $(floor_cells "$WORK/floor-stateful.json") |"
   echo "| the same, after the load runs | $(floor_cells "$WORK/floor-stateful-after.json") |"
+  echo "| for reference, not a floor: the same with a stateful engine's V8 flags and process settings (one-thread GC, sealed read-only space, allocator keeps freed memory; \`engine::tune_for_snapshots\`, \`bench/floor bare-stateful --tuned\`) | $(floor_cells "$WORK/floor-stateful-tuned.json") |"
   echo "| mcp-v8's engine without the server: \`Engine::boot\` (stateless mode, with its idle isolate) + \`Engine::run\` of stateless \`1 + 1\` jobs, one process per core like the workers (\`bench/floor engine\`) | $(floor_cells "$WORK/engine.json") |"
   echo "| the same with stateful jobs (a snapshot-creating isolate; heap snapshotted and compressed after each run; no store) (\`bench/floor engine-stateful\`) | $(floor_cells "$WORK/engine-stateful.json") |"
   echo

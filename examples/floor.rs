@@ -29,7 +29,10 @@
 //! (one JSON object on stdout instead of text), `--keeper` (bare mode: keep
 //! one extra idle isolate alive for the whole run, so V8 keeps the read-only
 //! heap and memory it shares between isolates instead of rebuilding them for
-//! every execution when no other isolate is alive).
+//! every execution when no other isolate is alive), `--tuned` (bare-stateful
+//! mode: with the V8 flags and process settings of a stateful engine,
+//! `engine::STATEFUL_INIT_V8_FLAGS` and `engine::tune_for_snapshots`; a
+//! reference, not the floor, which is deno_core as it comes).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
@@ -63,6 +66,7 @@ struct Options {
     seconds: f64,
     json: bool,
     keeper: bool,
+    tuned: bool,
     skip_op_registration: bool,
 }
 
@@ -73,6 +77,7 @@ fn parse_args() -> Options {
         seconds: 5.0,
         json: false,
         keeper: false,
+        tuned: false,
         skip_op_registration: false,
     };
     let mut args = std::env::args().skip(1);
@@ -86,10 +91,11 @@ fn parse_args() -> Options {
             "--seconds" => options.seconds = parse(args.next(), "--seconds"),
             "--json" => options.json = true,
             "--keeper" => options.keeper = true,
+            "--tuned" => options.tuned = true,
             "--skip-op-registration" => options.skip_op_registration = true,
             "-h" | "--help" => {
                 eprintln!(
-                    "usage: floor [bare|bare-stateful|engine|engine-stateful] [--threads N] [--seconds S] [--json] [--keeper] [--skip-op-registration]"
+                    "usage: floor [bare|bare-stateful|engine|engine-stateful] [--threads N] [--seconds S] [--json] [--keeper] [--tuned] [--skip-op-registration]"
                 );
                 std::process::exit(0);
             }
@@ -104,6 +110,11 @@ fn parse_args() -> Options {
         // shares one read-only heap per process and aborts on a mismatch),
         // which the engine does not expose.
         eprintln!("floor: --keeper applies to bare mode only");
+        std::process::exit(2);
+    }
+    if options.tuned && options.mode != Mode::BareStateful {
+        // The engine modes tune themselves; bare mode never snapshots.
+        eprintln!("floor: --tuned applies to bare-stateful mode only");
         std::process::exit(2);
     }
     options
@@ -202,8 +213,14 @@ fn main() {
             // Normal mode first: a snapshot creator as the first runtime would
             // set `--predictable` for the whole process (see ARCHITECTURE.md).
             // V8's default flags: the floor is deno_core as it comes.
+            if options.tuned {
+                deno_core::v8::V8::set_flags_from_string(mcp_v8::engine::STATEFUL_INIT_V8_FLAGS);
+            }
             JsRuntime::init_platform(None);
             let snapshot = bare_snapshot();
+            if options.tuned {
+                mcp_v8::engine::tune_for_snapshots();
+            }
             if options.keeper {
                 // An idle isolate that lives as long as the process: V8 keeps
                 // the read-only heap it shares with the measured isolates.
@@ -327,6 +344,9 @@ fn one_process_each(options: &Options) {
                 .stderr(std::process::Stdio::inherit());
             if options.skip_op_registration {
                 command.arg("--skip-op-registration");
+            }
+            if options.tuned {
+                command.arg("--tuned");
             }
             command.spawn().expect("starting a floor process")
         })

@@ -9,7 +9,8 @@
 //! ```text
 //! b"MCPV8HP1"          magic and format version
 //! u16 (big endian)     length of the fingerprint
-//! fingerprint          UTF-8, e.g. "mcp-v8 0.1.0; deno_core 0.413; v8 150.4.0; runtime 1f2e…"
+//! fingerprint          UTF-8, e.g. "mcp-v8 0.1.0; deno_core 0.413; v8 150.4.0;
+//!                        flags --no-freeze-flags-after-init …; runtime 1f2e…"
 //! zstd frame           the snapshot blob, with the frame's content checksum
 //! ```
 //!
@@ -18,6 +19,7 @@
 //! payload under a valid name is refused here too, not fed to V8 (which
 //! aborts on it).
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
@@ -63,7 +65,14 @@ pub fn fingerprint() -> &'static str {
             "mcp-v8 {}; deno_core 0.413; v8 {}; flags {}; runtime {}",
             env!("CARGO_PKG_VERSION"),
             deno_core::v8::VERSION_STRING,
-            super::v8_flags(),
+            [
+                super::STATEFUL_INIT_V8_FLAGS,
+                super::STATEFUL_V8_FLAGS,
+                super::SEALED_READ_ONLY_SPACE,
+                super::v8_flags(),
+            ]
+            .join(" ")
+            .trim_end(),
             hex::encode(&runtime.finalize()[..8])
         )
     })
@@ -72,14 +81,37 @@ pub fn fingerprint() -> &'static str {
 /// Wraps a snapshot blob into a stored object: header, then the zstd frame.
 pub fn encode(blob: &[u8]) -> std::io::Result<Vec<u8>> {
     let fingerprint = fingerprint().as_bytes();
-    let mut object = Vec::with_capacity(blob.len() / 3);
+    let header = MAGIC.len() + 2 + fingerprint.len();
+    let bound = zstd::zstd_safe::compress_bound(blob.len());
+    let mut object = Vec::with_capacity(header + bound);
     object.extend_from_slice(MAGIC);
     object.extend_from_slice(&(fingerprint.len() as u16).to_be_bytes());
     object.extend_from_slice(fingerprint);
-    let mut encoder = zstd::stream::write::Encoder::new(object, COMPRESSION_LEVEL)?;
-    encoder.include_checksum(true)?;
-    std::io::Write::write_all(&mut encoder, blob)?;
-    encoder.finish()
+    // The frame is written in place after the header, in one call: the
+    // whole blob is at hand, so no streaming window to copy it through.
+    let mut frame = std::io::Cursor::new(object);
+    frame.set_position(header as u64);
+    COMPRESSOR.with_borrow_mut(|compressor| {
+        let compressor = match compressor {
+            Some(compressor) => compressor,
+            None => compressor.insert(new_compressor()?),
+        };
+        compressor.compress_to_buffer(blob, &mut frame)
+    })?;
+    Ok(frame.into_inner())
+}
+
+thread_local! {
+    /// The compression context of the thread, kept between snapshots: a new
+    /// one allocates and clears its tables (a megabyte at level 1) each time.
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { RefCell::new(None) };
+}
+
+fn new_compressor() -> std::io::Result<zstd::bulk::Compressor<'static>> {
+    let mut compressor = zstd::bulk::Compressor::new(COMPRESSION_LEVEL)?;
+    compressor.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+    Ok(compressor)
 }
 
 /// Checks the header and inflates the snapshot blob.
@@ -159,6 +191,35 @@ mod tests {
         let object = encode(&blob).expect("encode");
         assert!(object.len() < blob.len() / 4, "compressed");
         assert_eq!(decode(&object).expect("decode"), blob);
+    }
+
+    #[test]
+    fn the_reused_compressor_carries_nothing_from_one_heap_to_the_next() {
+        let first: Vec<u8> = (0..50_000u32)
+            .flat_map(|n| (n % 11).to_le_bytes())
+            .collect();
+        let second: Vec<u8> = (0..80_000u32).flat_map(|n| (n % 5).to_be_bytes()).collect();
+        let (a, b, again) = (encode(&first), encode(&second), encode(&first));
+        let (a, b, again) = (a.expect("a"), b.expect("b"), again.expect("again"));
+        assert_eq!(a, again, "the same blob encodes to the same object");
+        assert_eq!(decode(&a).expect("decode a"), first);
+        assert_eq!(decode(&b).expect("decode b"), second);
+    }
+
+    #[test]
+    fn the_fingerprint_names_every_flag_the_engine_sets() {
+        // A heap made under other engine flags must be refused, not fed to V8.
+        for flags in [
+            super::super::STATEFUL_INIT_V8_FLAGS,
+            super::super::STATEFUL_V8_FLAGS,
+            super::super::SEALED_READ_ONLY_SPACE,
+        ] {
+            assert!(
+                fingerprint().contains(flags),
+                "{flags} in {}",
+                fingerprint()
+            );
+        }
     }
 
     #[test]
