@@ -212,7 +212,8 @@ fn main() {
         Mode::Bare | Mode::BareStateful => {
             // Normal mode first: a snapshot creator as the first runtime would
             // set `--predictable` for the whole process (see ARCHITECTURE.md).
-            // V8's default flags: the floor is deno_core as it comes.
+            // V8's default flags: the floor is deno_core as it comes
+            // (`--tuned`, a reference beside it, takes the engine's).
             if options.tuned {
                 deno_core::v8::V8::set_flags_from_string(mcp_v8::engine::STATEFUL_INIT_V8_FLAGS);
             }

@@ -88,7 +88,8 @@ pub fn encode(blob: &[u8]) -> std::io::Result<Vec<u8>> {
     object.extend_from_slice(&(fingerprint.len() as u16).to_be_bytes());
     object.extend_from_slice(fingerprint);
     // The frame is written in place after the header, in one call: the
-    // whole blob is at hand, so no streaming window to copy it through.
+    // whole blob is at hand, so no streaming window to copy it through. The
+    // worst-case capacity is reserved but only the frame's pages are touched.
     let mut frame = std::io::Cursor::new(object);
     frame.set_position(header as u64);
     COMPRESSOR.with_borrow_mut(|compressor| {

@@ -873,8 +873,9 @@ fn prepare_stack_trace_for_snapshot<'s, 'i>(
 /// Makes every later `snapshot()` of this process cheaper; for a process
 /// whose isolates are all built from a snapshot made before this call (a
 /// stateful engine once its startup snapshot is made; public for the
-/// benchmark's floor, which measures it on bare deno_core). Together a sixth
-/// of a trivial stateful execution's CPU. V8 must have been initialised with
+/// benchmark's floor, which measures it on bare deno_core). With the
+/// one-thread GC of [`STATEFUL_INIT_V8_FLAGS`], a sixth of a trivial stateful
+/// execution's CPU. V8 must have been initialised with
 /// [`STATEFUL_INIT_V8_FLAGS`], which leave its flags unfrozen; V8 aborts the
 /// process otherwise.
 ///
