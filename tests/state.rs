@@ -201,6 +201,46 @@ async fn a_heap_resumed_many_times_stops_growing() {
     );
 }
 
+/// The runtime's own JS (84 KB of source V8 keeps for its functions) is in
+/// no heap: snapshots refer to the copy in the binary. It still serves after
+/// a resume, restarts included: a function's text comes from the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heaps_refer_to_the_runtimes_source_instead_of_copying_it() {
+    let state = tempfile::tempdir().expect("state dir");
+    let server = ServerOptions::new().state_dir(state.path()).start().await;
+    let heaps = server.state_dir().join("heaps");
+    let first = completed_heap(&run(&server, "globalThis.n = 1", None).await);
+    server.stop().await;
+    // New processes: the binary's bytes sit at other addresses.
+    let server = ServerOptions::new().state_dir(state.path()).start().await;
+    let record = run(
+        &server,
+        "console.log({ n }); String(setTimeout).slice(0, 29)",
+        Some(&first),
+    )
+    .await;
+    assert_eq!(
+        record["result"], "function setTimeout(callback,",
+        "{record}"
+    );
+    let second = completed_heap(&record);
+    for hash in [first, second] {
+        let object = std::fs::read(stored_file(&heaps, &hash)).expect("read heap");
+        let blob = mcp_v8::engine::heap::decode(&object).expect("a heap object");
+        for text in [
+            "mcp-v8 bootstrap: evaluated once into the startup snapshot",
+            "Stateful engines only, evaluated after bootstrap.js",
+        ] {
+            assert!(
+                !blob
+                    .windows(text.len())
+                    .any(|window| window == text.as_bytes()),
+                "heap {hash} holds a copy of the runtime's source ({text:?})"
+            );
+        }
+    }
+}
+
 /// A heap made under a large limit, resumed under a smaller one: a clear
 /// refusal, not a V8 fatal error in the middle of the restore (which killed
 /// the worker); and under a limit it fits, it resumes. The same for a heap

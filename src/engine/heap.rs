@@ -57,10 +57,15 @@ pub fn fingerprint() -> &'static str {
         let mut runtime = Sha256::new();
         runtime.update(super::BOOTSTRAP_JS.as_bytes());
         runtime.update(super::HEAP_SAFE_JS.as_bytes());
-        for op in super::console::mcp_v8_runtime::init().ops.iter() {
+        let extension = super::runtime_extension();
+        for op in extension.ops.iter() {
             runtime.update(op.name.as_bytes());
             runtime.update([0]);
         }
+        // The sources' references follow the ops' in the table; a heap from
+        // before they were references holds the sources as copies, and
+        // deno_core refuses a table of another length.
+        runtime.update(extension.external_references.len().to_le_bytes());
         format!(
             "mcp-v8 {}; deno_core 0.413; v8 {}; flags {}; runtime {}",
             env!("CARGO_PKG_VERSION"),

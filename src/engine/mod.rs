@@ -44,9 +44,8 @@ use loader::Loader;
 use source::{PreparedSource, RESULT_EXPORT, SourceKind};
 
 /// The runtime's own JS, evaluated once into the startup snapshot. ASCII only
-/// (non-ASCII characters are written as `\u` escapes): V8 keeps the source of
-/// a script in the heap, and one character beyond Latin-1 makes it a two-byte
-/// string, 50 KB more in every heap snapshot.
+/// (non-ASCII characters are written as `\u` escapes): V8 takes it as a
+/// one-byte external string only then (see [`BOOTSTRAP_SOURCE`]).
 const BOOTSTRAP_JS: &str = include_str!("js/bootstrap.js");
 
 /// Stateful engines only, after the bootstrap: heap-safe replacements for
@@ -54,9 +53,42 @@ const BOOTSTRAP_JS: &str = include_str!("js/bootstrap.js");
 /// see the file's own comment. ASCII only, like the bootstrap.
 const HEAP_SAFE_JS: &str = include_str!("js/heap_safe.js");
 
-// Checked at compile time, where a stray character would otherwise go unseen.
-const _: () = assert!(BOOTSTRAP_JS.is_ascii(), "bootstrap.js must be ASCII");
-const _: () = assert!(HEAP_SAFE_JS.is_ascii(), "heap_safe.js must be ASCII");
+/// The runtime's JS as V8 external strings over the binary's own bytes (the
+/// constructor checks, at compile time, that they are ASCII). V8 keeps a
+/// script's source in the heap for as long as its functions live, and a
+/// snapshot copies every string it holds, unless the string is external and
+/// its resource is one of the isolate's external references: then it
+/// records the reference's index. Their addresses are references of our
+/// extension ([`SOURCE_REFERENCES`]), so neither the startup snapshot nor
+/// any heap carries the 84 KB of source (a tenth of a trivial heap, which
+/// V8 checksums twice and we compress, hash and store on every stateful
+/// execution).
+static BOOTSTRAP_SOURCE: v8::OneByteConst =
+    v8::String::create_external_onebyte_const(BOOTSTRAP_JS.as_bytes());
+static HEAP_SAFE_SOURCE: v8::OneByteConst =
+    v8::String::create_external_onebyte_const(HEAP_SAFE_JS.as_bytes());
+
+/// External references for the runtime's JS sources: every runtime, the
+/// startup snapshot's creator included, registers them through our extension
+/// ([`runtime_extension`]), in this order, whether it evaluates the scripts
+/// or restores them.
+const SOURCE_REFERENCES: [v8::ExternalReference; 2] = [
+    v8::ExternalReference {
+        pointer: &raw const BOOTSTRAP_SOURCE as *mut std::ffi::c_void,
+    },
+    v8::ExternalReference {
+        pointer: &raw const HEAP_SAFE_SOURCE as *mut std::ffi::c_void,
+    },
+];
+
+/// Our ops and the external references of our JS sources. (Set here, not in
+/// `extension!`: deno_core 0.413's macro does not expand a list of them.)
+fn runtime_extension() -> deno_core::Extension {
+    let mut extension = mcp_v8_runtime::init();
+    extension.external_references = std::borrow::Cow::Borrowed(&SOURCE_REFERENCES);
+    extension
+}
+
 /// The largest result, in bytes of its text. A result travels whole to the
 /// server, stays in the execution record and comes back in every
 /// `get_execution`; bulk data belongs in the console output, which is paged.
@@ -257,7 +289,7 @@ impl Engine {
                 let _context = event_loop.enter();
                 let keeper = JsRuntime::try_new(RuntimeOptions {
                     startup_snapshot: Some(snapshot),
-                    extensions: vec![mcp_v8_runtime::init()],
+                    extensions: vec![runtime_extension()],
                     skip_op_registration: true,
                     ..Default::default()
                 })
@@ -644,7 +676,7 @@ impl FreshIsolate {
         let loader = Rc::new(Loader::default());
         let options = RuntimeOptions {
             startup_snapshot: Some(base),
-            extensions: vec![mcp_v8_runtime::init()],
+            extensions: vec![runtime_extension()],
             // Every snapshot an isolate starts from (the startup snapshot, or
             // a heap made from it) already holds the functions of these same
             // ops; binding them again costs a tenth of the isolate's creation.
@@ -912,16 +944,16 @@ const RETAINED_FREE_BYTES: i32 = 64 * 1024 * 1024;
 /// bootstrap, and in a stateful engine the heap-safe built-ins.
 fn startup_snapshot(mode: EngineMode) -> Result<Box<[u8]>, EngineError> {
     let mut runtime = JsRuntimeForSnapshot::new(RuntimeOptions {
-        extensions: vec![mcp_v8_runtime::init()],
+        extensions: vec![runtime_extension()],
         ..Default::default()
     });
-    let mut scripts = vec![("ext:mcp_v8/bootstrap.js", BOOTSTRAP_JS)];
+    let mut scripts = vec![("ext:mcp_v8/bootstrap.js", &BOOTSTRAP_SOURCE)];
     if mode == EngineMode::Stateful {
-        scripts.push(("ext:mcp_v8/heap_safe.js", HEAP_SAFE_JS));
+        scripts.push(("ext:mcp_v8/heap_safe.js", &HEAP_SAFE_SOURCE));
     }
     for (name, code) in scripts {
         runtime
-            .execute_script(name, code)
+            .execute_script(name, deno_core::FastStaticString::new(code))
             .map_err(|error| EngineError::Bootstrap(format!("{name}: {error}")))?;
     }
     Ok(runtime.snapshot())
