@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use deno_core::{JsRuntime, JsRuntimeForSnapshot, RuntimeOptions};
 use mcp_v8::engine::heap;
 use mcp_v8::engine::{ConsoleSink, Engine, EngineMode, Job, Outcome};
-use mcp_v8::storage::{DirectoryStore, HeapKey, HeapStore};
+use mcp_v8::storage::{DirectoryStore, HeapObject, HeapStore};
 
 /// About 10 MB of live objects (checked against V8's heap statistics below).
 const TEN_MB_SCRIPT: &str = "globalThis.data = Array.from({length: 52000}, \
@@ -158,9 +158,10 @@ async fn steps(base: &'static [u8], heap_spec: &Heap, store: &DirectoryStore) ->
     assert!(round_trip[..] == blob[..], "the prefixed frame round-trips");
     drop(blob);
 
-    let key = HeapKey::of(&object);
+    let object = HeapObject::new(object);
+    let key = object.key().clone();
     let t = Instant::now();
-    store.put(&key, object.into()).await.expect("store write");
+    store.put(object).await.expect("store write");
     steps.store_write_ms = ms(t);
 
     let t = Instant::now();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::s3::S3Server;
 use mcp_v8::config::StorageConfig;
-use mcp_v8::storage::{self, HeapKey, HeapStore, StorageError};
+use mcp_v8::storage::{self, HeapKey, HeapObject, HeapStore, StorageError};
 
 /// How long an unreachable S3 may take to fail a call: the issue asks for
 /// "within ~10 s"; a little slack for a loaded test machine.
@@ -45,7 +45,10 @@ async fn round_trip_through_open() {
 
     let (key, bytes) = object("a heap in S3 ");
     assert!(!store.contains(&key).await.expect("HEAD"), "not stored yet");
-    store.put(&key, bytes.clone()).await.expect("put");
+    store
+        .put(HeapObject::new(bytes.clone()))
+        .await
+        .expect("put");
     assert!(store.contains(&key).await.expect("HEAD"), "stored");
     assert_eq!(
         s3.object(&format!("heaps/{key}")).await.as_deref(),
@@ -54,7 +57,7 @@ async fn round_trip_through_open() {
     );
     assert_eq!(store.get(&key).await.expect("get"), bytes);
     store
-        .put(&key, bytes)
+        .put(HeapObject::new(bytes))
         .await
         .expect("a second put is a no-op");
 }
@@ -75,7 +78,10 @@ async fn tampered_object_is_corrupt() {
     let s3 = S3Server::start().await;
     let store = open(&s3.storage_config(None)).await;
     let (key, bytes) = object("will be tampered with ");
-    store.put(&key, bytes.clone()).await.expect("put");
+    store
+        .put(HeapObject::new(bytes.clone()))
+        .await
+        .expect("put");
     s3.put_raw(key.as_str(), bytes[..bytes.len() / 2].to_vec())
         .await;
     let err = store.get(&key).await.expect_err("truncated in the bucket");
@@ -114,7 +120,10 @@ async fn cache_round_trip_with_the_cache_wiped_in_between() {
     );
 
     let (key, bytes) = object("cached heap ");
-    store.put(&key, bytes.clone()).await.expect("put");
+    store
+        .put(HeapObject::new(bytes.clone()))
+        .await
+        .expect("put");
     assert!(
         s3.object(&format!("cached/{key}")).await.is_some(),
         "written to S3"
@@ -145,7 +154,10 @@ async fn corrupt_cached_file_is_refetched() {
     let store = open(&config).await;
 
     let (key, bytes) = object("cached then damaged ");
-    store.put(&key, bytes.clone()).await.expect("put");
+    store
+        .put(HeapObject::new(bytes.clone()))
+        .await
+        .expect("put");
     let path = cached_file(cache.path(), &key);
     let mut damaged = bytes.to_vec();
     damaged[7] ^= 0x01;
@@ -160,7 +172,7 @@ async fn outage_fails_fast_and_the_same_store_recovers() {
     let mut s3 = S3Server::start().await;
     let store = open(&s3.storage_config(Some("heaps"))).await;
     let (before, before_bytes) = object("stored before the outage ");
-    store.put(&before, before_bytes).await.expect("put");
+    store.put(HeapObject::new(before_bytes)).await.expect("put");
 
     s3.stop();
     let (during, during_bytes) = object("stored during the outage ");
@@ -169,7 +181,7 @@ async fn outage_fails_fast_and_the_same_store_recovers() {
     assert_unavailable(&err, started);
     let started = Instant::now();
     let err = store
-        .put(&during, during_bytes.clone())
+        .put(HeapObject::new(during_bytes.clone()))
         .await
         .expect_err("S3 is down");
     assert_unavailable(&err, started);
@@ -184,7 +196,7 @@ async fn outage_fails_fast_and_the_same_store_recovers() {
     s3.restart().await;
     store.check().await.expect("ready again");
     store
-        .put(&during, during_bytes.clone())
+        .put(HeapObject::new(during_bytes.clone()))
         .await
         .expect("put after the outage");
     assert_eq!(store.get(&during).await.expect("get"), during_bytes);
@@ -195,7 +207,10 @@ async fn hung_server_fails_within_the_budget() {
     let s3 = S3Server::start().await;
     let store = open(&s3.storage_config(None)).await;
     let (key, bytes) = object("stored before the hang ");
-    store.put(&key, bytes.clone()).await.expect("put");
+    store
+        .put(HeapObject::new(bytes.clone()))
+        .await
+        .expect("put");
 
     s3.freeze();
     let started = Instant::now();
@@ -213,7 +228,10 @@ async fn cache_hits_survive_an_outage() {
     config.cache_dir = Some(cache.path().to_path_buf());
     let store = open(&config).await;
     let (key, bytes) = object("cached before the outage ");
-    store.put(&key, bytes.clone()).await.expect("put");
+    store
+        .put(HeapObject::new(bytes.clone()))
+        .await
+        .expect("put");
 
     s3.stop();
     assert_eq!(store.get(&key).await.expect("served locally"), bytes);

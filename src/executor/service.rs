@@ -28,7 +28,7 @@ use super::{
 };
 use crate::engine::{EngineMode, Job, Outcome};
 use crate::sessions::{self, NewSessionEntry, SessionStore};
-use crate::storage::{HeapKey, HeapStore, StorageError};
+use crate::storage::{HeapKey, HeapObject, HeapStore, StorageError};
 
 /// Output logs up to this size are read on the async thread that asks for a
 /// page (a read of this size takes microseconds); larger ones on the
@@ -694,9 +694,9 @@ impl Inner {
         };
         let mut settled = Settled::from(outcome);
         if let (Some(object), Some(store)) = (object, &self.config.heap_store) {
-            let key = HeapKey::of(&object);
-            let size = object.len() as u64;
-            match store.put(&key, object.into()).await {
+            let object = HeapObject::new(object);
+            let (key, size) = (object.key().clone(), object.bytes().len() as u64);
+            match store.put(object).await {
                 Ok(()) => settled.heap = Some((key, size)),
                 Err(error) => {
                     settled.status = ExecutionStatus::Failed;

@@ -14,13 +14,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use super::error::blocking;
 use super::lru::LruIndex;
-use super::{HeapKey, HeapStore, StorageError, files};
+use super::{HeapKey, HeapObject, HeapStore, StorageError, files};
 use crate::dir_lock::{self, DirLock, DirLockError};
 
 /// `remote` with a cache of its objects in `dir`.
@@ -92,12 +91,11 @@ impl CachedStore {
         .await
     }
 
-    async fn put_through(&self, key: &HeapKey, object: Bytes) -> Result<(), StorageError> {
-        self.remote.put(key, object.clone()).await?;
+    async fn put_through(&self, object: HeapObject) -> Result<(), StorageError> {
+        self.remote.put(object.clone()).await?;
         let cache = self.cache.clone();
-        let key = key.clone();
         blocking(&self.describe(), move || {
-            cache.store(&key, &object);
+            cache.store(object.key(), object.bytes());
             Ok(())
         })
         .await
@@ -111,9 +109,8 @@ impl CachedStore {
 }
 
 impl HeapStore for CachedStore {
-    fn put(&self, key: &HeapKey, object: Bytes) -> BoxFuture<'_, Result<(), StorageError>> {
-        let key = key.clone();
-        async move { self.put_through(&key, object).await }.boxed()
+    fn put(&self, object: HeapObject) -> BoxFuture<'_, Result<(), StorageError>> {
+        self.put_through(object).boxed()
     }
 
     fn get(&self, key: &HeapKey) -> BoxFuture<'_, Result<Vec<u8>, StorageError>> {
@@ -257,6 +254,8 @@ impl Cache {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use std::fs;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -271,8 +270,8 @@ mod tests {
     }
 
     impl HeapStore for Counting {
-        fn put(&self, key: &HeapKey, object: Bytes) -> BoxFuture<'_, Result<(), StorageError>> {
-            self.inner.put(key, object)
+        fn put(&self, object: HeapObject) -> BoxFuture<'_, Result<(), StorageError>> {
+            self.inner.put(object)
         }
         fn get(&self, key: &HeapKey) -> BoxFuture<'_, Result<Vec<u8>, StorageError>> {
             self.gets.fetch_add(1, Ordering::SeqCst);
@@ -356,7 +355,11 @@ mod tests {
     async fn writes_go_through_and_reads_hit_the_cache() {
         let fixture = Fixture::new(1 << 20).await;
         let (key, bytes) = object(1, 100);
-        fixture.store.put(&key, bytes.clone()).await.expect("put");
+        fixture
+            .store
+            .put(HeapObject::new(bytes.clone()))
+            .await
+            .expect("put");
         assert!(fixture.cached(&key), "write-through");
         assert_eq!(fixture.store.get(&key).await.expect("get"), bytes);
         assert_eq!(fixture.remote_gets(), 0, "served from the cache");
@@ -370,7 +373,11 @@ mod tests {
     async fn a_wiped_cache_is_refilled_from_the_remote() {
         let fixture = Fixture::new(1 << 20).await;
         let (key, bytes) = object(2, 100);
-        fixture.store.put(&key, bytes.clone()).await.expect("put");
+        fixture
+            .store
+            .put(HeapObject::new(bytes.clone()))
+            .await
+            .expect("put");
         fs::remove_dir_all(&fixture.cache_dir).expect("wipe");
 
         assert_eq!(fixture.store.get(&key).await.expect("miss"), bytes);
@@ -384,7 +391,11 @@ mod tests {
     async fn a_corrupt_cached_file_is_deleted_and_refetched() {
         let fixture = Fixture::new(1 << 20).await;
         let (key, bytes) = object(3, 100);
-        fixture.store.put(&key, bytes.clone()).await.expect("put");
+        fixture
+            .store
+            .put(HeapObject::new(bytes.clone()))
+            .await
+            .expect("put");
         let path = files::object_path(&fixture.cache_dir, &key);
         let mut damaged = bytes.to_vec();
         damaged[0] ^= 0xff;
@@ -409,10 +420,22 @@ mod tests {
         let (a, a_bytes) = object(10, 100);
         let (b, b_bytes) = object(11, 100);
         let (c, c_bytes) = object(12, 100);
-        fixture.store.put(&a, a_bytes).await.expect("a");
-        fixture.store.put(&b, b_bytes).await.expect("b");
+        fixture
+            .store
+            .put(HeapObject::new(a_bytes))
+            .await
+            .expect("a");
+        fixture
+            .store
+            .put(HeapObject::new(b_bytes))
+            .await
+            .expect("b");
         fixture.store.get(&a).await.expect("use a");
-        fixture.store.put(&c, c_bytes).await.expect("c");
+        fixture
+            .store
+            .put(HeapObject::new(c_bytes))
+            .await
+            .expect("c");
 
         assert!(fixture.cached(&a), "recently used");
         assert!(!fixture.cached(&b), "least recently used is evicted");
@@ -428,7 +451,11 @@ mod tests {
     async fn objects_larger_than_the_cache_are_not_cached() {
         let fixture = Fixture::new(50).await;
         let (key, bytes) = object(20, 100);
-        fixture.store.put(&key, bytes.clone()).await.expect("put");
+        fixture
+            .store
+            .put(HeapObject::new(bytes.clone()))
+            .await
+            .expect("put");
         assert!(!fixture.cached(&key));
         assert_eq!(fixture.store.get(&key).await.expect("get"), bytes);
         assert_eq!(fixture.store.cached_bytes(), 0);
@@ -440,7 +467,11 @@ mod tests {
         let mut keys = Vec::new();
         for seed in 30..33 {
             let (key, bytes) = object(seed, 100);
-            fixture.store.put(&key, bytes).await.expect("put");
+            fixture
+                .store
+                .put(HeapObject::new(bytes))
+                .await
+                .expect("put");
             keys.push(key);
             // Distinct modification times give a deterministic order.
             std::thread::sleep(std::time::Duration::from_millis(20));
@@ -457,12 +488,24 @@ mod tests {
     async fn reopening_with_a_bound_below_one_file_deletes_just_that_file() {
         let fixture = Fixture::new(1 << 20).await;
         let (small_a, bytes) = object(40, 100);
-        fixture.store.put(&small_a, bytes).await.expect("put");
+        fixture
+            .store
+            .put(HeapObject::new(bytes))
+            .await
+            .expect("put");
         let (small_b, bytes) = object(41, 100);
-        fixture.store.put(&small_b, bytes).await.expect("put");
+        fixture
+            .store
+            .put(HeapObject::new(bytes))
+            .await
+            .expect("put");
         std::thread::sleep(std::time::Duration::from_millis(20));
         let (large, bytes) = object(42, 1000);
-        fixture.store.put(&large, bytes).await.expect("put");
+        fixture
+            .store
+            .put(HeapObject::new(bytes))
+            .await
+            .expect("put");
 
         let fixture = fixture.reopen(500).await;
         assert_eq!(fixture.store.cached_bytes(), 200);

@@ -3,12 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use super::error::blocking;
-use super::{HeapKey, HeapStore, StorageError, files};
+use super::{HeapKey, HeapObject, HeapStore, StorageError, files};
 
 /// Objects at `<root>/<ab>/<hash>`, written atomically (see [`files`]).
 #[derive(Debug, Clone)]
@@ -41,15 +40,15 @@ impl DirectoryStore {
 
     /// Stores `object` unless a valid copy is already there; a present but
     /// corrupt copy is replaced.
-    fn put_blocking(root: &Path, key: &HeapKey, object: &[u8]) -> Result<(), StorageError> {
-        key.verify(object)?;
+    fn put_blocking(root: &Path, object: &HeapObject) -> Result<(), StorageError> {
+        let key = object.key();
         if let Some(existing) = files::read(root, key)? {
             match key.verify(&existing) {
                 Ok(()) => return Ok(()),
                 Err(err) => tracing::warn!(error = %err, "replacing a corrupt heap file"),
             }
         }
-        files::write_atomic(root, key, object)
+        files::write_atomic(root, key, object.bytes())
     }
 
     fn get_blocking(root: &Path, key: &HeapKey) -> Result<Vec<u8>, StorageError> {
@@ -60,10 +59,10 @@ impl DirectoryStore {
 }
 
 impl HeapStore for DirectoryStore {
-    fn put(&self, key: &HeapKey, object: Bytes) -> BoxFuture<'_, Result<(), StorageError>> {
-        let (root, key) = (self.root.clone(), key.clone());
+    fn put(&self, object: HeapObject) -> BoxFuture<'_, Result<(), StorageError>> {
+        let root = self.root.clone();
         blocking(&self.description, move || {
-            Self::put_blocking(&root, &key, &object)
+            Self::put_blocking(&root, &object)
         })
         .boxed()
     }
@@ -90,6 +89,8 @@ impl HeapStore for DirectoryStore {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use std::fs;
 
     use super::*;
@@ -125,7 +126,10 @@ mod tests {
     async fn round_trip_in_a_sharded_layout() {
         let (_dir, store) = store().await;
         let (key, bytes) = object("heap one");
-        store.put(&key, bytes.clone()).await.expect("put");
+        store
+            .put(HeapObject::new(bytes.clone()))
+            .await
+            .expect("put");
         assert_eq!(store.get(&key).await.expect("get"), bytes);
         assert_eq!(tree(&store), [format!("{}/{key}", &key.as_str()[..2])]);
         assert_eq!(
@@ -147,7 +151,10 @@ mod tests {
     async fn flipped_byte_and_truncation_are_corrupt() {
         let (_dir, store) = store().await;
         let (key, bytes) = object("a heap that will be damaged");
-        store.put(&key, bytes.clone()).await.expect("put");
+        store
+            .put(HeapObject::new(bytes.clone()))
+            .await
+            .expect("put");
         let path = files::object_path(store.root(), &key);
 
         let mut flipped = bytes.to_vec();
@@ -170,41 +177,38 @@ mod tests {
     async fn put_is_idempotent_and_repairs_a_corrupt_copy() {
         let (_dir, store) = store().await;
         let (key, bytes) = object("stored twice");
-        store.put(&key, bytes.clone()).await.expect("first put");
+        store
+            .put(HeapObject::new(bytes.clone()))
+            .await
+            .expect("first put");
         let path = files::object_path(store.root(), &key);
         let written = fs::metadata(&path)
             .and_then(|m| m.modified())
             .expect("mtime");
         std::thread::sleep(std::time::Duration::from_millis(20));
 
-        store.put(&key, bytes.clone()).await.expect("second put");
+        store
+            .put(HeapObject::new(bytes.clone()))
+            .await
+            .expect("second put");
         let after = fs::metadata(&path)
             .and_then(|m| m.modified())
             .expect("mtime");
         assert_eq!(written, after, "a valid copy is not rewritten");
 
         fs::write(&path, b"garbage").expect("damage");
-        store.put(&key, bytes.clone()).await.expect("repairing put");
-        assert_eq!(store.get(&key).await.expect("get"), bytes);
-    }
-
-    #[tokio::test]
-    async fn put_refuses_bytes_that_do_not_match_the_key() {
-        let (_dir, store) = store().await;
-        let (key, _) = object("the real content");
-        let err = store
-            .put(&key, Bytes::from_static(b"something else"))
+        store
+            .put(HeapObject::new(bytes.clone()))
             .await
-            .expect_err("mismatch");
-        assert!(matches!(err, StorageError::Corrupt { .. }), "{err:?}");
-        assert!(tree(&store).is_empty(), "nothing was written");
+            .expect("repairing put");
+        assert_eq!(store.get(&key).await.expect("get"), bytes);
     }
 
     #[tokio::test]
     async fn writes_leave_no_temp_files_and_stray_temp_files_are_not_served() {
         let (_dir, store) = store().await;
-        let (key, bytes) = object("atomic");
-        store.put(&key, bytes.clone()).await.expect("put");
+        let (_, bytes) = object("atomic");
+        store.put(HeapObject::new(bytes)).await.expect("put");
         assert!(
             tree(&store).iter().all(|path| !path.contains(".tmp")),
             "{:?}",

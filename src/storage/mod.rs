@@ -6,7 +6,8 @@
 //!
 //! Invariants every backend keeps:
 //! - An object is stored under the SHA-256 of its bytes ([`HeapKey`]), and
-//!   never changes: a second `put` of the same key is a no-op.
+//!   never changes: a second `put` of the same key is a no-op. `put` takes a
+//!   [`HeapObject`], whose key was computed from its bytes.
 //! - Every read is verified against its key ([`HeapKey::verify`]); bytes that
 //!   do not match are [`StorageError::Corrupt`], never returned.
 //! - Keys are validated before they touch a path or an S3 key, so agent input
@@ -29,13 +30,12 @@ mod s3;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::future::BoxFuture;
 
 pub use cache::CachedStore;
 pub use directory::DirectoryStore;
 pub use error::StorageError;
-pub use key::{HEAP_KEY_LEN, HeapKey, InvalidHeapKey};
+pub use key::{HEAP_KEY_LEN, HeapKey, HeapObject, InvalidHeapKey};
 pub use s3::S3Store;
 
 use crate::config::StorageConfig;
@@ -53,10 +53,9 @@ const MIB: u64 = 1024 * 1024;
 /// Methods return boxed futures so that the store can be chosen at start-up
 /// and shared as `Arc<dyn HeapStore>`.
 pub trait HeapStore: Send + Sync + std::fmt::Debug + 'static {
-    /// Stores `object` under `key`, which must be `HeapKey::of(&object)`
-    /// (otherwise [`StorageError::Corrupt`]). Idempotent: an object that is
-    /// already present is not written again.
-    fn put(&self, key: &HeapKey, object: Bytes) -> BoxFuture<'_, Result<(), StorageError>>;
+    /// Stores `object` under its key. Idempotent: an object that is already
+    /// present is not written again.
+    fn put(&self, object: HeapObject) -> BoxFuture<'_, Result<(), StorageError>>;
 
     /// The object named `key`, verified; [`StorageError::NotFound`] when the
     /// store has no such object.
@@ -111,6 +110,8 @@ pub async fn open(config: &StorageConfig) -> Result<Option<Arc<dyn HeapStore>>, 
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
 
     #[tokio::test]
@@ -134,10 +135,9 @@ mod tests {
             store.describe(),
             format!("directory {}", dir.path().join("heaps").display())
         );
-        let object = Bytes::from_static(b"through the trait object");
-        let key = HeapKey::of(&object);
-        store.put(&key, object.clone()).await.expect("put");
-        assert_eq!(store.get(&key).await.expect("get"), object);
+        let object = HeapObject::new(Bytes::from_static(b"through the trait object"));
+        store.put(object.clone()).await.expect("put");
+        assert_eq!(store.get(object.key()).await.expect("get"), *object.bytes());
         store.check().await.expect("check");
     }
 

@@ -20,12 +20,11 @@ use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{Region, StalledStreamProtectionConfig};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use super::error::blocking;
-use super::{HeapKey, HeapStore, StorageError};
+use super::{HeapKey, HeapObject, HeapStore, StorageError};
 use crate::config::StorageConfig;
 
 /// Time to establish a TCP (and TLS) connection.
@@ -142,13 +141,9 @@ impl S3Store {
 
     /// Skips the upload when an object of the same size is already there:
     /// objects are immutable and named by their hash, and reads verify.
-    async fn put_object(&self, key: &HeapKey, object: Bytes) -> Result<(), StorageError> {
-        let len = object.len() as u64;
-        let verify_key = key.clone();
-        let object = blocking(&self.location, move || {
-            verify_key.verify(&object).map(|()| object)
-        })
-        .await?;
+    async fn put_object(&self, object: HeapObject) -> Result<(), StorageError> {
+        let key = object.key();
+        let len = object.bytes().len() as u64;
         if self.head(key).await? == i64::try_from(len).ok() {
             return Ok(());
         }
@@ -162,7 +157,7 @@ impl S3Store {
             .bucket(&self.bucket)
             .key(self.object_key(key))
             .content_type("application/octet-stream")
-            .body(ByteStream::from(object))
+            .body(ByteStream::from(object.bytes().clone()))
             .customize()
             .config_override(aws_sdk_s3::config::Builder::default().timeout_config(timeouts))
             .send()
@@ -221,9 +216,8 @@ impl S3Store {
 }
 
 impl HeapStore for S3Store {
-    fn put(&self, key: &HeapKey, object: Bytes) -> BoxFuture<'_, Result<(), StorageError>> {
-        let key = key.clone();
-        async move { self.put_object(&key, object).await }.boxed()
+    fn put(&self, object: HeapObject) -> BoxFuture<'_, Result<(), StorageError>> {
+        async move { self.put_object(object).await }.boxed()
     }
 
     fn get(&self, key: &HeapKey) -> BoxFuture<'_, Result<Vec<u8>, StorageError>> {
