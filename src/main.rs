@@ -21,6 +21,15 @@ use mcp_v8::transport;
 use mcp_v8::transport::api::{ApiState, Readiness};
 use mcp_v8::transport::http::HttpServer;
 
+/// mimalloc for everything in the process, V8's own `malloc`s included (the
+/// `override` feature replaces the C allocator): a snapshot is V8 walking
+/// the heap into hash sets and growing buffers, a node and a reallocation at
+/// a time, and workers spent a twentieth of a stateful execution in glibc's
+/// `malloc` and `free`. 3 % more stateful executions/s. Without transparent
+/// huge pages (`no_thp`): with them each process held 20 MB more.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -49,6 +58,8 @@ fn describe(error: &anyhow::Error) -> String {
 fn run() -> anyhow::Result<()> {
     // SAFETY: no other thread exists yet.
     unsafe { cli::forget_empty_variables() };
+    // SAFETY: `mi_collect` has no preconditions.
+    mcp_v8::engine::on_free_memory_release(|| unsafe { libmimalloc_sys::mi_collect(true) });
     let cli = Cli::parse_env_and_args();
     match cli.command_or_serve() {
         Command::Config(command) => cli::run_config_command(&command),

@@ -270,9 +270,28 @@ unsafe extern "C" fn collect_garbage(isolate: v8::UnsafeRawIsolatePtr, _data: *m
     // SAFETY: V8 passes the interrupted isolate, alive for this call.
     let mut isolate = unsafe { v8::Isolate::from_raw_isolate_ptr(isolate) };
     isolate.low_memory_notification();
+    RELEASE_FREE_MEMORY
+        .get()
+        .map_or_else(|| trim_glibc as fn(), |release| *release)();
+    COLLECTIONS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// How the process hands its C heap's free memory back to the system, if its
+/// allocator is not glibc's (see [`on_free_memory_release`]).
+static RELEASE_FREE_MEMORY: OnceLock<fn()> = OnceLock::new();
+
+/// Sets how the watchdog's collections return freed C heap memory to the
+/// system, for a binary that replaces the C allocator (glibc's `malloc_trim`
+/// otherwise, which would then trim a heap nobody uses, and resident memory
+/// freed by a collection would still count against the execution). Set
+/// once, before the first execution; later calls are ignored.
+pub fn on_free_memory_release(release: fn()) {
+    let _ = RELEASE_FREE_MEMORY.set(release);
+}
+
+fn trim_glibc() {
     // SAFETY: plain glibc call with no preconditions.
     unsafe { libc::malloc_trim(0) };
-    COLLECTIONS.fetch_add(1, Ordering::SeqCst);
 }
 
 /// How often the watchdog looks at the worker's resident memory while an

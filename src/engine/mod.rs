@@ -35,7 +35,7 @@ use deno_core::{JsRuntime, JsRuntimeForSnapshot, PollEventLoopOptions, RuntimeOp
 use serde::{Deserialize, Serialize};
 
 pub use console::{ConsoleLevel, ConsoleSink};
-pub use limits::{StopReason, Watchdog, on_fatal_oom};
+pub use limits::{StopReason, Watchdog, on_fatal_oom, on_free_memory_release};
 
 use console::mcp_v8_runtime;
 use heap::RestoredBlob;
@@ -921,7 +921,9 @@ fn prepare_stack_trace_for_snapshot<'s, 'i>(
 ///   kernel at once (`mmap`ed ones above its threshold, the top of the heap
 ///   past 128 KB), and the next job faults the same pages in again. Up to
 ///   [`RETAINED_FREE_BYTES`] of free memory is kept, unused, for the next
-///   job (glibc targets only).
+///   job (glibc targets only). Moot in the `mcp-v8` binary, which replaces
+///   glibc's allocator with mimalloc (see `main.rs`); it serves binaries on
+///   the system allocator, such as the benchmark's floor.
 pub fn tune_for_snapshots() {
     v8::V8::set_flags_from_string(SEALED_READ_ONLY_SPACE);
     #[cfg(target_env = "gnu")]
