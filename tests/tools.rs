@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use common::Server;
 use rmcp::ServiceError;
-use rmcp::model::{ClientRequest, CustomRequest, ErrorCode};
+use rmcp::model::{ClientRequest, CustomRequest, ErrorCode, PaginatedRequestParams};
 use serde_json::{Value, json};
 
 const TOOLS: [&str; 5] = [
@@ -202,6 +202,31 @@ async fn tools_call_without_params_is_invalid_params() {
     // rmcp's client sends absent params as `{}`: the name is what is missing.
     assert!(
         error.message.contains("invalid params of tools/call") && error.message.contains("name"),
+        "{error:?}"
+    );
+    assert_eq!(server.eval("1 + 1").await, "2", "the session goes on");
+}
+
+/// tools/list answers every tool on one page and hands out no cursor, so a
+/// cursor sent anyway is invalid params, not the same page again.
+#[tokio::test]
+async fn tools_list_refuses_a_cursor_it_never_gave() {
+    let server = Server::start_with(&["--stateless"]).await;
+    let page = server.client().list_tools(None).await.expect("tools/list");
+    assert_eq!(page.next_cursor, None);
+    assert!(!page.tools.is_empty());
+    let params = PaginatedRequestParams::default().with_cursor(Some("page-2".to_owned()));
+    let error = server
+        .client()
+        .list_tools(Some(params))
+        .await
+        .expect_err("a cursor never given out");
+    let ServiceError::McpError(error) = error else {
+        panic!("expected a JSON-RPC error, got {error:?}");
+    };
+    assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{error:?}");
+    assert!(
+        error.message.contains("invalid cursor \"page-2\""),
         "{error:?}"
     );
     assert_eq!(server.eval("1 + 1").await, "2", "the session goes on");

@@ -231,6 +231,38 @@ impl ServerHandler for McpV8 {
             .with_instructions(descriptions::instructions(self.sessions.is_some()))
     }
 
+    /// Every tool is on the one page this answers, so no cursor is ever
+    /// handed out; one sent anyway is refused (MCP asks -32602 for an invalid
+    /// cursor) instead of being answered with the same page again, which a
+    /// client paging on would read as more tools. Otherwise what rmcp's
+    /// `tool_handler` would answer, cache hints included.
+    async fn list_tools(
+        &self,
+        request: Option<rmcp::model::PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, ErrorData> {
+        if let Some(cursor) = request.and_then(|request| request.cursor) {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "invalid cursor {cursor:?}: this server lists all its tools on one page \
+                     and hands out no cursors"
+                ),
+                None,
+            ));
+        }
+        let cache_hints = context
+            .protocol_version()
+            .is_some_and(|version| version >= rmcp::model::ProtocolVersion::V_2026_07_28);
+        Ok(rmcp::model::ListToolsResult {
+            result_type: Some(rmcp::model::ResultType::COMPLETE),
+            tools: self.tool_router.list_all(),
+            meta: None,
+            next_cursor: None,
+            ttl_ms: cache_hints.then_some(0),
+            cache_scope: cache_hints.then_some(rmcp::model::CacheScope::Public),
+        })
+    }
+
     /// rmcp's router answers an unknown tool with a bare "tool not found";
     /// this one names the tool and the tools there are.
     async fn call_tool(
