@@ -270,9 +270,8 @@ unsafe extern "C" fn collect_garbage(isolate: v8::UnsafeRawIsolatePtr, _data: *m
     // SAFETY: V8 passes the interrupted isolate, alive for this call.
     let mut isolate = unsafe { v8::Isolate::from_raw_isolate_ptr(isolate) };
     isolate.low_memory_notification();
-    RELEASE_FREE_MEMORY
-        .get()
-        .map_or_else(|| trim_glibc as fn(), |release| *release)();
+    let release = RELEASE_FREE_MEMORY.get().copied().unwrap_or(trim_glibc);
+    release();
     COLLECTIONS.fetch_add(1, Ordering::SeqCst);
 }
 
