@@ -190,21 +190,30 @@ async fn an_argument_of_the_wrong_type_is_named() {
 async fn tools_call_without_params_is_invalid_params() {
     let server = Server::start_with(&["--stateless"]).await;
     let request = ClientRequest::CustomRequest(CustomRequest::new("tools/call", None));
-    let error = server
-        .client()
-        .send_request(request)
-        .await
-        .expect_err("tools/call without params must fail");
-    let ServiceError::McpError(error) = error else {
-        panic!("expected a JSON-RPC error, got {error:?}");
-    };
-    assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{error:?}");
+    let error = invalid_params(
+        server.client().send_request(request).await,
+        "tools/call without params must fail",
+    );
     // rmcp's client sends absent params as `{}`: the name is what is missing.
     assert!(
         error.message.contains("invalid params of tools/call") && error.message.contains("name"),
         "{error:?}"
     );
     assert_eq!(server.eval("1 + 1").await, "2", "the session goes on");
+}
+
+/// The JSON-RPC error `-32602` a request must have failed with; `what`
+/// names the request for the failure message.
+fn invalid_params<T: std::fmt::Debug>(
+    answer: Result<T, ServiceError>,
+    what: &str,
+) -> rmcp::ErrorData {
+    let error = answer.expect_err(what);
+    let ServiceError::McpError(error) = error else {
+        panic!("{what}: expected a JSON-RPC error, got {error:?}");
+    };
+    assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{what}: {error:?}");
+    error
 }
 
 /// tools/list answers every tool on one page and hands out no cursor, so a
@@ -216,15 +225,10 @@ async fn tools_list_refuses_a_cursor_it_never_gave() {
     assert_eq!(page.next_cursor, None);
     assert!(!page.tools.is_empty());
     let params = PaginatedRequestParams::default().with_cursor(Some("page-2".to_owned()));
-    let error = server
-        .client()
-        .list_tools(Some(params))
-        .await
-        .expect_err("a cursor never given out");
-    let ServiceError::McpError(error) = error else {
-        panic!("expected a JSON-RPC error, got {error:?}");
-    };
-    assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{error:?}");
+    let error = invalid_params(
+        server.client().list_tools(Some(params)).await,
+        "a cursor never given out",
+    );
     assert!(
         error.message.contains("invalid cursor \"page-2\""),
         "{error:?}"
@@ -237,15 +241,13 @@ async fn tools_list_refuses_a_cursor_it_never_gave() {
 #[tokio::test]
 async fn an_unknown_tool_is_named_with_the_tools_there_are() {
     let server = Server::start_with(&["--stateless"]).await;
-    let error = server
-        .client()
-        .call_tool(rmcp::model::CallToolRequestParams::new("run_python"))
-        .await
-        .expect_err("no such tool");
-    let ServiceError::McpError(error) = error else {
-        panic!("expected a JSON-RPC error, got {error:?}");
-    };
-    assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{error:?}");
+    let error = invalid_params(
+        server
+            .client()
+            .call_tool(rmcp::model::CallToolRequestParams::new("run_python"))
+            .await,
+        "no such tool",
+    );
     assert!(
         error.message.contains("unknown tool \"run_python\"")
             && error.message.contains("list_executions, run_js"),
