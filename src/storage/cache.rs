@@ -254,10 +254,10 @@ impl Cache {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use std::fs;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use bytes::Bytes;
 
     use super::*;
     use crate::storage::DirectoryStore;

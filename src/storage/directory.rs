@@ -89,9 +89,9 @@ impl HeapStore for DirectoryStore {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use std::fs;
+
+    use bytes::Bytes;
 
     use super::*;
 
